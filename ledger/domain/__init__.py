@@ -1,0 +1,1 @@
+"""Aggregates: one module per concept, explicit nested event classes."""
