@@ -1,0 +1,210 @@
+"""The write side's application: one command runner shared by every use case.
+
+A use case loads aggregates, calls their public commands (which validate and raise named
+domain errors), and hands the changed aggregates back; the runner stamps the actor's role,
+checks the command id for idempotency and saves everything in ONE transaction together with
+the idempotency receipt, so a refused or repeated command never writes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar, runtime_checkable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+
+from ledger.catalogue import build_catalogue
+from ledger.config import store_env
+from ledger.domain.base import LedgerAggregate
+from ledger.domain.staff import Staff
+from ledger.envelope import ACTOR_KINDS, CommandContext, Meta
+from ledger.errors import (
+    ActorNotActive,
+    CommandIdReused,
+    ConcurrentModification,
+    InvalidValue,
+    NotFound,
+)
+from ledger.ids import stream_id
+from ledger.record import RecordMapper, iso
+from ledger.seal import Receipt
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+
+@runtime_checkable
+class ReceiptReader(Protocol):
+    """Every sealing recorder can look up an idempotency receipt."""
+
+    def find_receipt(self, command_id: str) -> Receipt | None: ...
+
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command wrote: (stream id, version) per event; `repeated` on an idempotent retry."""
+
+    command_id: str
+    events: tuple[tuple[str, int], ...]
+    repeated: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"command_id": self.command_id, "events": [list(e) for e in self.events]})
+
+    @classmethod
+    def from_json(cls, text: str, *, repeated: bool) -> CommandResult:
+        data = json.loads(text)
+        return cls(data["command_id"], tuple((s, int(v)) for s, v in data["events"]), repeated)
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The validated context of one command, with the actor's role at this moment."""
+
+    ctx: CommandContext
+    role: str
+
+    def meta(self, property_id: str | None) -> Meta:
+        return self.ctx.meta(self.role, property_id)
+
+
+Act = Callable[[Acting], Sequence[LedgerAggregate]]
+
+
+def fingerprint(command: str, args: Mapping[str, Any]) -> str:
+    """A digest of the command and its arguments, to tell a retry from a reused id."""
+    body = json.dumps({"command": command, "args": args}, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, UUID | set | frozenset):
+        return str(value) if isinstance(value, UUID) else sorted(value)
+    raise TypeError(f"unsupported argument type {type(value).__name__}")
+
+
+class LedgerCore(Application[UUID]):
+    """Application base: persistence wiring, the command runner and aggregate loading."""
+
+    name = "lvyue"
+
+    def __init__(
+        self, database_url: str = "memory://", env: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(env={**store_env(database_url), **(env or {})})
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return RecordMapper(self.construct_transcoder(), build_catalogue())
+
+    def construct_transcoder(self) -> Transcoder:
+        return super().construct_transcoder()
+
+    # -- the runner ----------------------------------------------------------------------
+
+    def run(
+        self, ctx: CommandContext, command: str, args: Mapping[str, Any], act: Act
+    ) -> CommandResult:
+        """Validate, dedupe, act and save atomically; see the module docstring."""
+        _validate_context(ctx)
+        args = {k: v for k, v in args.items() if k not in ("self", "ctx") and not callable(v)}
+        digest = fingerprint(command, args)
+        earlier = self.receipt(ctx.command_id, digest)
+        if earlier is not None:
+            return earlier
+        aggregates = act(Acting(ctx, self.role_of(ctx)))
+        events = tuple(
+            (str(e.originator_id), e.originator_version)
+            for a in aggregates
+            for e in a.pending_events
+        )
+        result = CommandResult(ctx.command_id, events)
+        try:
+            self.save(*aggregates, receipt=Receipt(ctx.command_id, digest, result.to_json()))
+        except IntegrityError as error:
+            earlier = self.receipt(ctx.command_id, digest)
+            if earlier is not None:
+                return earlier
+            raise ConcurrentModification(
+                "another command changed this record first; reload and retry"
+            ) from error
+        return result
+
+    def receipt(self, command_id: str, digest: str) -> CommandResult | None:
+        """The first result of a command id, or None; a different command under it is refused."""
+        stored = self.stored_receipt(command_id)
+        if stored is None:
+            return None
+        if stored.fingerprint != digest:
+            raise CommandIdReused(
+                f"command id {command_id!r} was already used for a different command"
+            )
+        return CommandResult.from_json(stored.result, repeated=True)
+
+    def stored_receipt(self, command_id: str) -> Receipt | None:
+        """Look the receipt up in whichever sealing store backs this application."""
+        recorder = self.recorder
+        if not isinstance(recorder, ReceiptReader):
+            raise TypeError("the event store is not a sealing recorder")
+        return recorder.find_receipt(command_id)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, cls: type[A], kind: str, key: str) -> A:
+        """The aggregate of `kind` named `key`, or NotFound."""
+        if not isinstance(key, str) or not key:
+            raise InvalidValue(f"{kind} id must be a non-empty string")
+        try:
+            aggregate: LedgerAggregate = self.repository.get(stream_id(kind, key))
+        except AggregateNotFoundError:
+            raise NotFound(f"no {kind.replace('_', ' ')} with id {key!r}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{key!r} is not a {kind}")
+        return aggregate
+
+    def exists(self, kind: str, key: str) -> bool:
+        """Whether a stream exists (for create commands that must not overwrite)."""
+        return bool(self.recorder.select_events(stream_id(kind, key), limit=1))
+
+    def active_staff(self, person_id: str) -> Staff:
+        """A staff member who may act or be named as responsible now."""
+        try:
+            staff = self.load(Staff, "staff", person_id)
+        except NotFound:
+            raise ActorNotActive(f"{person_id!r} is not a staff member") from None
+        if not staff.active:
+            raise ActorNotActive(f"{person_id!r} has been offboarded")
+        return staff
+
+    def role_of(self, ctx: CommandContext) -> str:
+        """The actor's role at this moment: the staff position, else the actor kind."""
+        if ctx.actor_kind != "staff":
+            return ctx.actor_kind
+        return self.active_staff(ctx.actor_id).position or "staff"
+
+
+def _validate_context(ctx: CommandContext) -> None:
+    if ctx.actor_kind not in ACTOR_KINDS:
+        raise InvalidValue(f"actor kind must be one of {', '.join(ACTOR_KINDS)}")
+    if not ctx.actor_id or len(ctx.actor_id) > 100:
+        raise InvalidValue("actor id must be 1–100 characters")
+    if not ctx.command_id or len(ctx.command_id) > 200:
+        raise InvalidValue("command id must be 1–200 characters")
+    for name in ("occurred_at", "recorded_at"):
+        moment = getattr(ctx, name)
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise InvalidValue(f"{name} must be a timezone-aware datetime")
+    if ctx.occurred_at > ctx.recorded_at + MAX_CLOCK_SKEW:
+        raise InvalidValue("occurred_at lies in the future of recorded_at")
+    for digest in ctx.evidence:
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise InvalidValue(f"evidence must be lowercase hex SHA-256 digests; got {digest!r}")

@@ -1,0 +1,1 @@
+"""Use cases, one mixin per concept, composed into `ledger.ledger.Ledger`."""
