@@ -87,10 +87,12 @@ def fingerprint(command: str, args: Mapping[str, Any]) -> str:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidValue("every time argument must carry a UTC offset")
         return iso(value)
     if isinstance(value, UUID | set | frozenset):
         return str(value) if isinstance(value, UUID) else sorted(value)
-    raise TypeError(f"unsupported argument type {type(value).__name__}")
+    raise InvalidValue(f"unsupported argument type {type(value).__name__}")
 
 
 class LedgerCore(Application[UUID]):
