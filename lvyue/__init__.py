@@ -1,0 +1,1 @@
+"""The composition root: command line, settings and the demo, wiring ledger, projections and api."""

@@ -1,0 +1,111 @@
+"""`lvyue`: the command line (exit 0 success, 1 a check failed or a command was refused, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger.errors import DomainError
+from ledger.ledger import Ledger
+from ledger.replay import TimeAxis, replay
+from lvyue.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="lvyue 履约 — responsibility ledger")
+console = Console()
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The ledger on the configured store."""
+    return Ledger(settings.database_url)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a refusal to stderr and return the exit to raise."""
+    Console(stderr=True).print(f"[red]{message}[/red]")
+    return typer.Exit(code)
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 with an offset; anything else is a usage error."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("give the time with an offset, e.g. 2026-09-01T08:00:00+08:00")
+    return moment
+
+
+@app.command("replay")
+def replay_command(
+    stream: Annotated[str, typer.Argument(help="stream UUID or kind/key, e.g. task/T-000123")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
+    version: Annotated[int | None, typer.Option("--version", min=1)] = None,
+    by: Annotated[str, typer.Option(help="time axis: occurred | recorded")] = "occurred",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The state of one stream as it stood then (状态回放)."""
+    settings = Settings.from_env()
+    if by not in ("occurred", "recorded"):
+        raise typer.BadParameter("--by must be occurred or recorded")
+    axis: TimeAxis = "occurred" if by == "occurred" else "recorded"
+    moment = parse_time(as_of) if as_of else None
+    ledger = open_ledger(settings)
+    try:
+        result = replay(ledger, stream, version=version, as_of=moment, axis=axis)
+    except DomainError as error:
+        raise fail(error.message) from None
+    if as_json:
+        payload = {
+            "stream_id": result.stream_id,
+            "stream_type": result.stream_type,
+            "version": result.version,
+            "latest_version": result.latest_version,
+            "state": result.state,
+            "events": result.events,
+        }
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=_jsonable) + "\n")
+        return
+    _print_replay(result.stream_type, result.version, result.latest_version, result.events, settings)
+    for key, value in sorted(result.state.items()):
+        console.print(f"  {key}: {_jsonable(value) if isinstance(value, datetime) else value}")
+
+
+def _print_replay(
+    stream_type: str, version: int, latest: int, events: list[dict[str, Any]], settings: Settings
+) -> None:
+    table = Table(title=f"{stream_type} v{version}/{latest} — 事件 events (时间 {settings.display_zone})")
+    for column in ("v", "事件 event", "发生 occurred", "记录 recorded", "操作人 actor"):
+        table.add_column(column)
+    for record in events:
+        table.add_row(
+            str(record["stream_version"]),
+            record["type"],
+            _local(record["occurred_at"], settings),
+            _local(record["recorded_at"], settings),
+            f"{record['actor']['id']} ({record['actor']['role']})",
+        )
+    console.print(table)
+
+
+def _local(text: str, settings: Settings) -> str:
+    return datetime.fromisoformat(text).astimezone(settings.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

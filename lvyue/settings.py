@@ -1,0 +1,32 @@
+"""Settings from the environment (BRIEF.md "Contracts"): read once, passed everywhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from ledger.config import DEFAULT_DATABASE_URL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the log lives, which key signs it, what it is called, how times are shown."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    signing_key_path: str = "lvyue-signing.key"
+    origin: str = "lvyue.local/ledger"
+    display_zone: str = "Asia/Shanghai"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("LVYUE_DATABASE_URL", DEFAULT_DATABASE_URL),
+            signing_key_path=os.environ.get("LVYUE_SIGNING_KEY", "lvyue-signing.key"),
+            origin=os.environ.get("LVYUE_ORIGIN", "lvyue.local/ledger"),
+            display_zone=os.environ.get("LVYUE_TIMEZONE", "Asia/Shanghai"),
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.display_zone)
