@@ -155,7 +155,7 @@ class Checklist(LedgerAggregate):
         items: tuple[str, ...],
     ) -> None:
         self.checklist_id = checklist_id
-        self.version = version
+        self.checklist_version = version
         self.title = title
         self.service_line = service_line
         self.versions: dict[int, tuple[str, ...]] = {version: items}
@@ -183,7 +183,7 @@ class Checklist(LedgerAggregate):
 
     @event(ChecklistTemplateRevised)
     def _revised(self, meta: Meta, version: int, title: str, items: tuple[str, ...]) -> None:
-        self.version = version
+        self.checklist_version = version
         self.title = title
         self.versions[version] = items
 
@@ -191,9 +191,9 @@ class Checklist(LedgerAggregate):
         """Republish as the next version; earlier versions stay as they were."""
         title = require_text("title", title, 200)
         lines = tuple(item.line() for item in parse_items(items))
-        if (title, lines) == (self.title, self.versions[self.version]):
+        if (title, lines) == (self.title, self.versions[self.checklist_version]):
             raise InvalidValue("a revision must change the title or the items")
-        self._revised(meta, self.version + 1, title, lines)
+        self._revised(meta, self.checklist_version + 1, title, lines)
 
     def items_of(self, version: int) -> dict[str, ChecklistItem]:
         """The items of one published version, by code, in checklist order."""
