@@ -1,0 +1,21 @@
+"""The Ledger: every use case on one application (the composition of the use-case mixins)."""
+
+from __future__ import annotations
+
+from ledger.usecases.accountability import AccountabilityUseCases
+from ledger.usecases.contracts import ContractUseCases
+from ledger.usecases.inspections import InspectionUseCases
+from ledger.usecases.organisation import OrganisationUseCases
+from ledger.usecases.staff import StaffUseCases
+from ledger.usecases.tasks import TaskUseCases
+
+
+class Ledger(
+    OrganisationUseCases,  # before TaskUseCases: its responsible_for() replaces the stub
+    ContractUseCases,
+    AccountabilityUseCases,
+    InspectionUseCases,
+    TaskUseCases,
+    StaffUseCases,
+):
+    """The write side of lvyue."""
