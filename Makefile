@@ -25,7 +25,7 @@ install: $(RUNTIME)
 
 demo: $(RUNTIME)
 	$(BIN)/lvyue demo --fresh
-	$(BIN)/lvyue serve --host $(HOST) --port $(PORT)
+	$(BIN)/lvyue replay task/GD-0100 --as-of 2026-07-02T12:00:00+08:00
 
 test: $(DEV)
 	$(BIN)/pytest

@@ -41,7 +41,8 @@ def parse_stream_ref(ref: str) -> UUID:
         pass
     kind, _, key = ref.partition("/")
     if kind not in STREAM_KINDS or not key:
-        raise InvalidValue(f"{ref!r} is neither a stream UUID nor kind/key ({', '.join(STREAM_KINDS)})")
+        kinds = ", ".join(STREAM_KINDS)
+        raise InvalidValue(f"{ref!r} is neither a stream UUID nor kind/key ({kinds})")
     return stream_id(kind, key)
 
 
@@ -81,7 +82,7 @@ def replay(
         raise InvalidValue(f"version must be between 1 and {latest}")
     state: dict[str, Any] = {}
     if target:
-        aggregate = app.repository.get(sid, version=target)
+        aggregate: Any = app.repository.get(sid, version=target)
         state = public_state(aggregate)
     return StreamState(str(sid), records[0]["stream_type"], target, latest, state, records[:target])
 

@@ -1,22 +1,28 @@
-"""`lvyue`: the command line (exit 0 success, 1 a check failed or a command was refused, 2 usage)."""
+"""`lvyue`: the command line (exit 0 ok, 1 a check failed or a command was refused, 2 usage)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ledger.config import store_env
 from ledger.errors import DomainError
 from ledger.ledger import Ledger
 from ledger.replay import TimeAxis, replay
+from lvyue.demo import write_demo
 from lvyue.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="lvyue 履约 — responsibility ledger")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="lvyue 履约 — responsibility ledger"
+)
 console = Console()
 
 
@@ -40,6 +46,66 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise typer.BadParameter("give the time with an offset, e.g. 2026-09-01T08:00:00+08:00")
     return moment
+
+
+@app.command("demo")
+def demo_command(
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same events")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=366, help="days of operations")] = 90,
+    fresh: Annotated[bool, typer.Option("--fresh", help="delete the SQLite file first")] = False,
+) -> None:
+    """Write the deterministic demo data set (演示数据) through the ledger's use cases."""
+    settings = Settings.from_env()
+    if fresh:
+        remove_sqlite_file(settings.database_url)
+    ledger = open_ledger(settings)
+    if ledger.recorder.max_notification_id():
+        raise fail("the store already holds events; use --fresh or another LVYUE_DATABASE_URL")
+    started = time.perf_counter()
+    summary = write_demo(ledger, seed=seed, days=days)
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"演示数据 demo written to {settings.database_url} in {elapsed:.1f} s")
+    table.add_column("项目 item")
+    table.add_column("数量 count", justify="right")
+    for label, value in (
+        ("事件 events", summary.events),
+        ("命令 commands", summary.commands),
+        ("员工 staff", summary.staff),
+        ("天数 days", summary.days),
+        *((COUNT_LABELS.get(key, key), count) for key, count in summary.counts.items()),
+    ):
+        table.add_row(str(label), f"{value:,}")
+    console.print(table)
+    console.print(f"试试 try: lvyue replay {DEMO_EXAMPLE_TASK} --as-of {DEMO_EXAMPLE_TIME}")
+
+
+COUNT_LABELS = {
+    "tasks": "工单 work orders",
+    "auto-closed": "自动关闭 auto-closed",
+    "findings": "检查问题 findings",
+    "late entries": "补录签字 late entries",
+    "late sign-offs": "延迟签字 late sign-offs",
+    "missed patrols": "漏巡 missed patrols",
+    "owner returns": "业主退回 owner returns",
+    "penalties proposed": "处罚提议 penalties proposed",
+    "appeals": "申诉 appeals",
+    "rewards": "奖励 rewards",
+    "rulings upheld": "维持 rulings upheld",
+    "rulings reduced": "减轻 rulings reduced",
+    "rulings overturned": "撤销 rulings overturned",
+}
+DEMO_EXAMPLE_TASK = "task/GD-0100"
+DEMO_EXAMPLE_TIME = "2026-07-02T12:00:00+08:00"
+
+
+def remove_sqlite_file(database_url: str) -> None:
+    """For --fresh: delete the embedded store's files (never a server database)."""
+    env = store_env(database_url)
+    path = env.get("SQLITE_DBNAME")
+    if path is None:
+        raise fail("--fresh only deletes an SQLite file; empty a server database yourself")
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
 
 
 @app.command("replay")
@@ -70,9 +136,13 @@ def replay_command(
             "state": result.state,
             "events": result.events,
         }
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=_jsonable) + "\n")
+        sys.stdout.write(
+            json.dumps(payload, ensure_ascii=False, indent=2, default=_jsonable) + "\n"
+        )
         return
-    _print_replay(result.stream_type, result.version, result.latest_version, result.events, settings)
+    _print_replay(
+        result.stream_type, result.version, result.latest_version, result.events, settings
+    )
     for key, value in sorted(result.state.items()):
         console.print(f"  {key}: {_jsonable(value) if isinstance(value, datetime) else value}")
 
@@ -80,7 +150,9 @@ def replay_command(
 def _print_replay(
     stream_type: str, version: int, latest: int, events: list[dict[str, Any]], settings: Settings
 ) -> None:
-    table = Table(title=f"{stream_type} v{version}/{latest} — 事件 events (时间 {settings.display_zone})")
+    table = Table(
+        title=f"{stream_type} v{version}/{latest} — 事件 events (时间 {settings.display_zone})"
+    )
     for column in ("v", "事件 event", "发生 occurred", "记录 recorded", "操作人 actor"):
         table.add_column(column)
     for record in events:
