@@ -27,6 +27,7 @@ STREAM_KINDS = (
     "reward",
     "performance_period",
     "subject",
+    "sla_clock",
 )
 
 
