@@ -1,4 +1,4 @@
-"""A test clock: contexts with strictly increasing times and fresh command ids, never the real clock."""
+"""A test clock: contexts with increasing times and fresh command ids, never the real clock."""
 
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ def test_dependencies_point_one_way(layer: str) -> None:
     """api → projections → ledger; the offline verifier imports nothing of ours."""
     for path in _files(layer):
         ours = _imports(path) & OURS
-        assert ours <= ALLOWED[layer], f"{path.relative_to(ROOT)} imports {sorted(ours - ALLOWED[layer])}"
+        assert ours <= ALLOWED[layer], (
+            f"{path.relative_to(ROOT)} imports {sorted(ours - ALLOWED[layer])}"
+        )
 
 
 def test_ledger_uses_no_web_or_orm_framework() -> None:
@@ -64,13 +66,16 @@ def test_ledger_reads_no_clock_and_no_randomness() -> None:
     for path in _files("ledger"):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0]
-            assert not NONDETERMINISM.search(code), f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+            assert not NONDETERMINISM.search(code), (
+                f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+            )
 
 
 def test_readme_quick_start_commands_exist() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "make demo" in readme and "make test" in readme
+    assert "make demo" in readme
+    assert "make test" in readme
     for target in ("demo", "test", "lint", "typecheck", "check"):
         assert re.search(rf"^{target}:", makefile, re.M), f"Makefile has no {target} target"
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -82,6 +87,9 @@ def test_every_lvyue_command_in_the_readme_exists() -> None:
     assert mentioned, "the README names no lvyue command"
     for command in sorted(mentioned):
         result = subprocess.run(
-            [sys.executable, "-m", "lvyue", command, "--help"], capture_output=True, text=True, check=False
+            [sys.executable, "-m", "lvyue", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, f"`lvyue {command}` is in the README but not in the CLI"

@@ -40,8 +40,17 @@ class TaskLifecycle(RuleBasedStateMachine):
             self.app.onboard_staff(self.clock.admin(), person, f"E-{person}", "engineering")
             self.app.assign_position(self.clock.admin(), person, "technician", "P1")
         self.app.register_task(
-            self.clock.ctx("D1"), "T1", "P1", "A1", "repair", "repair", "normal", "app",
-            "B2-301", "门锁坏了", reporter_id="O1",
+            self.clock.ctx("D1"),
+            "T1",
+            "P1",
+            "A1",
+            "repair",
+            "repair",
+            "normal",
+            "app",
+            "B2-301",
+            "门锁坏了",
+            reporter_id="O1",
         )
         self.model = Model()
 
@@ -53,12 +62,16 @@ class TaskLifecycle(RuleBasedStateMachine):
             assert not allowed, f"refused a legal {getattr(command, '__name__', command)}"
             assert self.app.recorder.max_notification_id() == before
             return
-        assert allowed, f"accepted an illegal {getattr(command, '__name__', command)} in {self.model}"
+        assert allowed, (
+            f"accepted an illegal {getattr(command, '__name__', command)} in {self.model}"
+        )
 
     @rule(responsible=st.sampled_from(PEOPLE), executor=st.sampled_from(PEOPLE))
     def dispatch(self, responsible: str, executor: str) -> None:
         allowed = self.model.status in ("registered", "declined", "reopened")
-        self.attempt(allowed, self.app.dispatch_task, self.clock.ctx("D1"), "T1", responsible, executor)
+        self.attempt(
+            allowed, self.app.dispatch_task, self.clock.ctx("D1"), "T1", responsible, executor
+        )
         if allowed:
             self.model = Model("dispatched", responsible, executor)
 
@@ -79,9 +92,18 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(responsible=st.sampled_from(PEOPLE), executor=st.sampled_from(PEOPLE))
     def hand_over(self, responsible: str, executor: str) -> None:
         allowed = self.model.status in WORK_STATES and (responsible, executor) != (
-            self.model.responsible, self.model.executor,
+            self.model.responsible,
+            self.model.executor,
         )
-        self.attempt(allowed, self.app.reassign_task, self.clock.ctx("S1"), "T1", responsible, executor, "交接")
+        self.attempt(
+            allowed,
+            self.app.reassign_task,
+            self.clock.ctx("S1"),
+            "T1",
+            responsible,
+            executor,
+            "交接",
+        )
         if allowed:
             self.model = Model("dispatched", responsible, executor)
 
@@ -95,7 +117,10 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     @rule(actor=st.sampled_from(PEOPLE))
     def hold(self, actor: str) -> None:
-        allowed = self.model.status == "in_progress" and actor in (self.model.executor, self.model.responsible)
+        allowed = self.model.status == "in_progress" and actor in (
+            self.model.executor,
+            self.model.responsible,
+        )
         ctx = self.clock.ctx(actor, evidence=(PHOTO,))
         self.attempt(allowed, self.app.put_task_on_hold, ctx, "T1", "owner", "nobody home")
         if allowed:
@@ -103,7 +128,10 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     @rule(actor=st.sampled_from(PEOPLE))
     def resume(self, actor: str) -> None:
-        allowed = self.model.status == "on_hold" and actor in (self.model.executor, self.model.responsible)
+        allowed = self.model.status == "on_hold" and actor in (
+            self.model.executor,
+            self.model.responsible,
+        )
         self.attempt(allowed, self.app.resume_task, self.clock.ctx(actor), "T1")
         if allowed:
             self.model.status = "in_progress"
@@ -111,7 +139,9 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(actor=st.sampled_from(PEOPLE))
     def complete(self, actor: str) -> None:
         allowed = self.model.status == "in_progress" and actor == self.model.executor
-        self.attempt(allowed, self.app.complete_work, self.clock.ctx(actor), "T1", "fixed", (PHOTO,))
+        self.attempt(
+            allowed, self.app.complete_work, self.clock.ctx(actor), "T1", "fixed", (PHOTO,)
+        )
         if allowed:
             self.model.status = "completed"
 
@@ -163,12 +193,13 @@ class TaskLifecycle(RuleBasedStateMachine):
         assert isinstance(task, Task)
         assert task.status == self.model.status
         if task.status in WORK_STATES:
-            assert task.responsible_id is not None and task.responsible_id == self.model.responsible
+            assert task.responsible_id is not None
+            assert task.responsible_id == self.model.responsible
             assert task.executor_id == self.model.executor
 
     @invariant()
     def only_the_responsible_person_at_that_moment_signed(self) -> None:
-        """Walk the stored log itself, not the model: every sign-off's actor was responsible then."""
+        """Walk the stored log, not the model: each sign-off came from the responsible person."""
         responsible = None
         for stored in self.app.recorder.select_events(stream_id("task", "T1")):
             record = json.loads(stored.state)
@@ -183,5 +214,8 @@ class TaskLifecycle(RuleBasedStateMachine):
 
 TestTaskLifecycle = TaskLifecycle.TestCase
 TestTaskLifecycle.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )

@@ -11,8 +11,8 @@ from ledger.errors import (
     ActorNotActive,
     AlreadyExists,
     CommandIdReused,
-    DomainError,
     ConcurrentModification,
+    DomainError,
     IllegalTransition,
     InvalidValue,
     NotFound,
@@ -37,8 +37,17 @@ def staff(app: Ledger, clock: Clock) -> None:
 
 def register(app: Ledger, clock: Clock, task_no: str = "T1") -> None:
     app.register_task(
-        clock.ctx("D1"), task_no, "P1", "A1", "repair", "repair", "normal", "app",
-        "B1-1203", "卫生间漏水 leaking pipe", reporter_id="O1",
+        clock.ctx("D1"),
+        task_no,
+        "P1",
+        "A1",
+        "repair",
+        "repair",
+        "normal",
+        "app",
+        "B1-1203",
+        "卫生间漏水 leaking pipe",
+        reporter_id="O1",
     )
 
 
@@ -69,8 +78,15 @@ def test_full_lifecycle_on_every_store(any_ledger: Ledger) -> None:
     any_ledger.owner_accept(clock.ctx("O1", "owner"), "T1", 5, "很好")
     any_ledger.close_task(clock.ctx("D1"), "T1", "accepted")
     assert types_of(any_ledger)[-9:] == [
-        "TaskRegistered", "TaskDispatched", "TaskAccepted", "ArrivedOnSite", "WorkStarted",
-        "WorkCompleted", "CompletionSignedOff", "OwnerAccepted", "TaskClosed",
+        "TaskRegistered",
+        "TaskDispatched",
+        "TaskAccepted",
+        "ArrivedOnSite",
+        "WorkStarted",
+        "WorkCompleted",
+        "CompletionSignedOff",
+        "OwnerAccepted",
+        "TaskClosed",
     ]
     final = task(any_ledger)
     assert (final.status, final.rating, final.signed_off_by) == ("closed", 5, "S1")
@@ -97,7 +113,8 @@ def test_repeated_command_id_returns_first_result_on_every_store(any_ledger: Led
     first = any_ledger.dispatch_task(ctx, "T1", "S1", "S2")
     before = any_ledger.recorder.max_notification_id()
     again = any_ledger.dispatch_task(ctx, "T1", "S1", "S2")
-    assert again.repeated and again.events == first.events
+    assert again.repeated
+    assert again.events == first.events
     assert any_ledger.recorder.max_notification_id() == before
     with pytest.raises(CommandIdReused):
         any_ledger.dispatch_task(ctx, "T1", "S1", "S3")
@@ -122,21 +139,43 @@ def test_stale_copy_conflicts_instead_of_losing_an_update(any_ledger: Ledger) ->
 
 REFUSALS = [
     ("accept by someone else", lambda a, c: a.accept_task(c.ctx("S3"), "T1"), NotResponsible),
-    ("sign-off before completion", lambda a, c: a.sign_off_completion(c.ctx("S1"), "T1"), IllegalTransition),
+    (
+        "sign-off before completion",
+        lambda a, c: a.sign_off_completion(c.ctx("S1"), "T1"),
+        IllegalTransition,
+    ),
     ("unknown task", lambda a, c: a.accept_task(c.ctx("S2"), "T404"), NotFound),
-    ("dispatch twice", lambda a, c: a.dispatch_task(c.ctx("D1"), "T1", "S1", "S2"), IllegalTransition),
+    (
+        "dispatch twice",
+        lambda a, c: a.dispatch_task(c.ctx("D1"), "T1", "S1", "S2"),
+        IllegalTransition,
+    ),
     ("blank cancel reason", lambda a, c: a.cancel_task(c.ctx("D1"), "T1", ""), InvalidValue),
-    ("hand-over to the same people", lambda a, c: a.reassign_task(c.ctx("S1"), "T1", "S1", "S2", "x"), InvalidValue),
+    (
+        "hand-over to the same people",
+        lambda a, c: a.reassign_task(c.ctx("S1"), "T1", "S1", "S2", "x"),
+        InvalidValue,
+    ),
     ("unknown actor", lambda a, c: a.accept_task(c.ctx("X9"), "T1"), ActorNotActive),
     ("blank decline reason", lambda a, c: a.decline_task(c.ctx("S2"), "T1", " "), InvalidValue),
-    ("offboarded executor named", lambda a, c: a.reassign_task(c.ctx("S1"), "T1", "S1", "GONE", "x"), ActorNotActive),
-    ("register twice", lambda a, c: register(a, c), AlreadyExists),
-    ("owner accepts before sign-off", lambda a, c: a.owner_accept(c.ctx("O1", "owner"), "T1", 5), IllegalTransition),
+    (
+        "offboarded executor named",
+        lambda a, c: a.reassign_task(c.ctx("S1"), "T1", "S1", "GONE", "x"),
+        ActorNotActive,
+    ),
+    ("register twice", register, AlreadyExists),
+    (
+        "owner accepts before sign-off",
+        lambda a, c: a.owner_accept(c.ctx("O1", "owner"), "T1", 5),
+        IllegalTransition,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "command", "error"), REFUSALS, ids=[r[0] for r in REFUSALS])
-def test_refusals_write_nothing(ledger: Ledger, name: str, command: object, error: type[DomainError]) -> None:
+def test_refusals_write_nothing(
+    ledger: Ledger, name: str, command: object, error: type[DomainError]
+) -> None:
     clock = Clock()
     staff(ledger, clock)
     register(ledger, clock)
@@ -157,7 +196,9 @@ def test_only_the_responsible_person_signs_off(ledger: Ledger) -> None:
     ledger.start_work(clock.ctx("S2"), "T1")
     ledger.complete_work(clock.ctx("S2"), "T1", "done", (PHOTO,))
     with pytest.raises(NotResponsible):
-        ledger.sign_off_completion(clock.ctx("S2"), "T1")  # the executor is not the responsible person
+        ledger.sign_off_completion(
+            clock.ctx("S2"), "T1"
+        )  # the executor is not the responsible person
     ledger.sign_off_completion(clock.ctx("S1"), "T1")
 
 
@@ -185,7 +226,8 @@ def test_correction_keeps_old_value_in_the_log(ledger: Ledger) -> None:
     state = task(ledger)
     assert state.location == "B1-1204"
     last = ledger.recorder.select_notifications(1, 1000)[-1]
-    assert b'"old":"B1-1203"' in last.state and b'"new":"B1-1204"' in last.state
+    assert b'"old":"B1-1203"' in last.state
+    assert b'"new":"B1-1204"' in last.state
 
 
 def test_bad_context_is_refused(ledger: Ledger) -> None:
