@@ -178,6 +178,26 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# The tamper-evident log's commands (lvyue/trail_commands.py).
+from lvyue.trail_commands import audit, checkpoint, export, verifier_key, verify  # noqa: E402
+
+app.command("audit")(audit)
+app.command("checkpoint")(checkpoint)
+app.command("export")(export)
+app.command("verify")(verify)
+app.command("verifier-key")(verifier_key)
+
+# The read side's commands (lvyue/projection_commands.py).
+from lvyue.projection_commands import area, chain, project, rebuild, signed, trail  # noqa: E402
+
+app.command("rebuild")(rebuild)
+app.command("project")(project)
+app.command("chain")(chain)
+app.command("signed")(signed)
+app.command("trail")(trail)
+app.command("area")(area)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

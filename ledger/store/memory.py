@@ -8,7 +8,9 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
+from ledger.merkle import NodeKey, NodeReader
 from ledger.seal import Leaf, Receipt, seal
+from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 
 class MemorySealCursor:
@@ -53,6 +55,7 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
     def __init__(self) -> None:
         super().__init__()
         self.seal_state = MemorySealCursor()
+        self.checkpoints: dict[int, StoredCheckpoint] = {}
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
@@ -70,6 +73,86 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
         notification_ids = super()._update_table(stored_events, **kwargs)
         seal(self.seal_state, stored_events, kwargs.get("receipt"))
         return notification_ids
+
+    # -- the read side of the log (ledger.trail.SealedLog) --------------------------------
+
+    def sealed_size(self) -> int:
+        """The number of sealed leaves."""
+        with self._database_lock:
+            return self.seal_state.tree_size()
+
+    def node_reader(self) -> NodeReader:
+        """Stored hashes, read under the recorder's lock."""
+        return _MemoryNodeReader(self)
+
+    def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
+        """A page of events after list position ``after_position`` (1-based)."""
+        with self._database_lock:
+            page = self._stored_events[after_position : after_position + limit]
+            return [
+                EventRow(
+                    after_position + i + 1,
+                    stream_key(s.originator_id),
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for i, s in enumerate(page)
+            ]
+
+    def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
+        """A page of leaves after ``after_seq``."""
+        with self._database_lock:
+            page = self.seal_state.leaves[after_seq : after_seq + limit]
+            return [_leaf_row(leaf) for leaf in page]
+
+    def event_exists(self, originator_id: str, originator_version: int) -> bool:
+        """Whether this stream version was stored."""
+        with self._database_lock:
+            return originator_version in self._stored_events_index.get(originator_id, {})
+
+    def leaf_of(self, originator_id: str, originator_version: int) -> LeafRow | None:
+        """The leaf sealing this stream version."""
+        with self._database_lock:
+            for leaf in self.seal_state.leaves:
+                if (stream_key(leaf.originator_id), leaf.originator_version) == (
+                    originator_id,
+                    originator_version,
+                ):
+                    return _leaf_row(leaf)
+        return None
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The largest signed checkpoint."""
+        with self._database_lock:
+            return self.checkpoints[max(self.checkpoints)] if self.checkpoints else None
+
+    def all_checkpoints(self) -> list[StoredCheckpoint]:
+        """Every signed checkpoint, smallest first."""
+        with self._database_lock:
+            return [self.checkpoints[size] for size in sorted(self.checkpoints)]
+
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
+        """Keep the first checkpoint recorded for each size."""
+        with self._database_lock:
+            return self.checkpoints.setdefault(size, StoredCheckpoint(size, root, note))
+
+
+def _leaf_row(leaf: Leaf) -> LeafRow:
+    return LeafRow(
+        leaf.seq, stream_key(leaf.originator_id), leaf.originator_version, leaf.leaf_hash
+    )
+
+
+class _MemoryNodeReader:
+    """A NodeReader over the in-memory seal state."""
+
+    def __init__(self, recorder: SealingMemoryRecorder) -> None:
+        self.recorder = recorder
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        with self.recorder._database_lock:
+            return self.recorder.seal_state.nodes(keys)
 
 
 class MemoryFactory(POPOFactory):

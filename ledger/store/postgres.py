@@ -15,9 +15,11 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
+from ledger.merkle import NodeKey, NodeReader
 from ledger.seal import Leaf, Receipt, seal
+from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
     "CREATE TABLE IF NOT EXISTS {schema}.{leaves} ("
@@ -28,6 +30,8 @@ SEAL_TABLES = (
     "level int NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx))",
     "CREATE TABLE IF NOT EXISTS {schema}.{commands} ("
     "command_id text PRIMARY KEY, fingerprint text NOT NULL, result text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {schema}.{checkpoints} ("
+    "size bigint PRIMARY KEY, root_hash bytea NOT NULL, note text NOT NULL)",
 )
 
 
@@ -130,6 +134,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             "leaves": Identifier(f"{events_table_name}_leaves"),
             "nodes": Identifier(f"{events_table_name}_nodes"),
             "commands": Identifier(f"{events_table_name}_commands"),
+            "checkpoints": Identifier(f"{events_table_name}_checkpoints"),
         }
         self.sql_create_statements.extend(SQL(s).format(**names) for s in SEAL_TABLES)
 
@@ -152,3 +157,139 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
         seal(cursor, stored_events, receipt)
         return notification_ids
+
+    # -- the read side of the log (ledger.trail.SealedLog) --------------------------------
+
+    def _table(self, suffix: str = "") -> Composed:
+        return SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(f"{self.events_table_name}{suffix}")
+        )
+
+    def sealed_size(self) -> int:
+        """The largest sealed seq."""
+        with self.datastore.transaction(commit=False) as curs:
+            return PostgresSealCursor(
+                curs, self.datastore.schema, self.events_table_name
+            ).tree_size()
+
+    def node_reader(self) -> NodeReader:
+        """Stored hashes, each batch read in its own transaction."""
+        return _PostgresNodeReader(self)
+
+    def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
+        """A page of events after ``after_position``, in notification_id (commit) order."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(self._table())
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (after_position, limit))
+            return [
+                EventRow(
+                    int(r["notification_id"]),
+                    stream_key(r["originator_id"]),
+                    int(r["originator_version"]),
+                    str(r["topic"]),
+                    bytes(r["state"]),
+                )
+                for r in curs.fetchall()
+            ]
+
+    def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
+        """A page of leaves after ``after_seq``."""
+        statement = SQL(
+            "SELECT seq, originator_id, originator_version, leaf_hash FROM {0} "
+            "WHERE seq > %s ORDER BY seq LIMIT %s"
+        ).format(self._table("_leaves"))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (after_seq, limit))
+            return [_leaf_row(r) for r in curs.fetchall()]
+
+    def event_exists(self, originator_id: str, originator_version: int) -> bool:
+        """Whether this stream version has an event row."""
+        statement = SQL(
+            "SELECT 1 AS found FROM {0} WHERE originator_id = %s AND originator_version = %s"
+        ).format(self._table())
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (_uuid_or_text(originator_id), originator_version))
+            return curs.fetchone() is not None
+
+    def leaf_of(self, originator_id: str, originator_version: int) -> LeafRow | None:
+        """The leaf sealing this stream version."""
+        key = _uuid_or_text(originator_id)
+        if not isinstance(key, UUID):
+            return None  # the leaves table keys streams by uuid
+        statement = SQL(
+            "SELECT seq, originator_id, originator_version, leaf_hash FROM {0} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(self._table("_leaves"))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (key, originator_version))
+            row = curs.fetchone()
+        return None if row is None else _leaf_row(row)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The largest signed checkpoint."""
+        statement = SQL("SELECT size, root_hash, note FROM {0} ORDER BY size DESC LIMIT 1")
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement.format(self._table("_checkpoints")))
+            row = curs.fetchone()
+        return None if row is None else _checkpoint_row(row)
+
+    def all_checkpoints(self) -> list[StoredCheckpoint]:
+        """Every signed checkpoint, smallest first."""
+        statement = SQL("SELECT size, root_hash, note FROM {0} ORDER BY size")
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement.format(self._table("_checkpoints")))
+            return [_checkpoint_row(r) for r in curs.fetchall()]
+
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
+        """Insert unless that size exists; return what is stored for the size."""
+        table = self._table("_checkpoints")
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {0} (size, root_hash, note) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (size) DO NOTHING"
+                ).format(table),
+                (size, root, note),
+            )
+            curs.execute(
+                SQL("SELECT size, root_hash, note FROM {0} WHERE size = %s").format(table), (size,)
+            )
+            row = curs.fetchone()
+        assert row is not None
+        return _checkpoint_row(row)
+
+
+def _uuid_or_text(originator_id: str) -> UUID | str:
+    try:
+        return UUID(originator_id)
+    except ValueError:
+        return originator_id
+
+
+def _leaf_row(row: DictRow) -> LeafRow:
+    return LeafRow(
+        int(row["seq"]),
+        stream_key(row["originator_id"]),
+        int(row["originator_version"]),
+        bytes(row["leaf_hash"]),
+    )
+
+
+def _checkpoint_row(row: DictRow) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row["size"]), bytes(row["root_hash"]), str(row["note"]))
+
+
+class _PostgresNodeReader:
+    """A NodeReader over the recorder's tables; one read transaction per batch."""
+
+    def __init__(self, recorder: SealingPostgresRecorder) -> None:
+        self.recorder = recorder
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        recorder = self.recorder
+        with recorder.datastore.transaction(commit=False) as curs:
+            cursor = PostgresSealCursor(curs, recorder.datastore.schema, recorder.events_table_name)
+            return cursor.nodes(keys)

@@ -9,7 +9,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
+from ledger.merkle import NodeKey, NodeReader
 from ledger.seal import Leaf, Receipt, seal
+from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
     "CREATE TABLE IF NOT EXISTS {t}_leaves ("
@@ -21,6 +23,8 @@ SEAL_TABLES = (
     "PRIMARY KEY (level, idx)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS {t}_commands ("
     "command_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {t}_checkpoints ("
+    "size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL)",
 )
 
 
@@ -82,6 +86,11 @@ class SQLiteSealCursor:
         )
 
 
+def _stored_id(originator_id: str) -> str:
+    """The events table's spelling of a stream id: 32 hex digits for a UUID."""
+    return UUID(originator_id).hex if _is_uuid(originator_id) else originator_id
+
+
 def _is_uuid(value: str) -> bool:
     try:
         UUID(value)
@@ -118,3 +127,105 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         if stored_events or receipt is not None:
             seal(SQLiteSealCursor(c, self.events_table_name), stored_events, receipt)
         return notification_ids
+
+    # -- the read side of the log (ledger.trail.SealedLog) --------------------------------
+
+    def sealed_size(self) -> int:
+        """The largest sealed seq."""
+        with self.datastore.transaction(commit=False) as c:
+            return SQLiteSealCursor(c, self.events_table_name).tree_size()
+
+    def node_reader(self) -> NodeReader:
+        """Stored hashes, each batch read in its own transaction."""
+        return _SQLiteNodeReader(self)
+
+    def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
+        """A page of events after rowid ``after_position``, in rowid (commit) order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after_position, limit),
+            )
+            return [
+                EventRow(int(r[0]), stream_key(r[1]), int(r[2]), str(r[3]), bytes(r[4]))
+                for r in c.fetchall()
+            ]
+
+    def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
+        """A page of leaves after ``after_seq``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT seq, originator_id, originator_version, leaf_hash "
+                f"FROM {self.events_table_name}_leaves WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            )
+            return [_leaf_row(r) for r in c.fetchall()]
+
+    def event_exists(self, originator_id: str, originator_version: int) -> bool:
+        """Whether this stream version has an event row."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT 1 FROM {self.events_table_name} "
+                "WHERE originator_id=? AND originator_version=?",
+                (_stored_id(originator_id), originator_version),
+            )
+            return c.fetchone() is not None
+
+    def leaf_of(self, originator_id: str, originator_version: int) -> LeafRow | None:
+        """The leaf sealing this stream version."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT seq, originator_id, originator_version, leaf_hash "
+                f"FROM {self.events_table_name}_leaves "
+                "WHERE originator_id=? AND originator_version=?",
+                (_stored_id(originator_id), originator_version),
+            )
+            row = c.fetchone()
+        return None if row is None else _leaf_row(row)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The largest signed checkpoint."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT size, root_hash, note FROM {self.events_table_name}_checkpoints "
+                "ORDER BY size DESC LIMIT 1"
+            )
+            row = c.fetchone()
+        return None if row is None else StoredCheckpoint(int(row[0]), bytes(row[1]), str(row[2]))
+
+    def all_checkpoints(self) -> list[StoredCheckpoint]:
+        """Every signed checkpoint, smallest first."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT size, root_hash, note FROM {self.events_table_name}_checkpoints "
+                "ORDER BY size"
+            )
+            return [StoredCheckpoint(int(r[0]), bytes(r[1]), str(r[2])) for r in c.fetchall()]
+
+    def record_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
+        """Insert unless that size exists; return what is stored for the size."""
+        table = f"{self.events_table_name}_checkpoints"
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {table} VALUES (?,?,?) ON CONFLICT (size) DO NOTHING",
+                (size, root, note),
+            )
+            c.execute(f"SELECT size, root_hash, note FROM {table} WHERE size=?", (size,))
+            row = c.fetchone()
+        return StoredCheckpoint(int(row[0]), bytes(row[1]), str(row[2]))
+
+
+def _leaf_row(row: Any) -> LeafRow:
+    return LeafRow(int(row[0]), stream_key(row[1]), int(row[2]), bytes(row[3]))
+
+
+class _SQLiteNodeReader:
+    """A NodeReader over the recorder's tables; one read transaction per batch."""
+
+    def __init__(self, recorder: SealingSQLiteRecorder) -> None:
+        self.recorder = recorder
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        with self.recorder.datastore.transaction(commit=False) as c:
+            return SQLiteSealCursor(c, self.recorder.events_table_name).nodes(keys)
