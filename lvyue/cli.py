@@ -17,6 +17,8 @@ from ledger.config import store_env
 from ledger.errors import DomainError
 from ledger.ledger import Ledger
 from ledger.replay import TimeAxis, replay
+from ledger.trail import SealedLog
+from lvyue.checkpointing import Checkpointer, load_signing_key
 from lvyue.demo import write_demo
 from lvyue.settings import Settings
 
@@ -62,7 +64,9 @@ def demo_command(
     if ledger.recorder.max_notification_id():
         raise fail("the store already holds events; use --fresh or another LVYUE_DATABASE_URL")
     started = time.perf_counter()
-    summary = write_demo(ledger, seed=seed, days=days)
+    checkpointer = demo_checkpointer(ledger, settings)
+    summary = write_demo(ledger, seed=seed, days=days, after_day=checkpointer.maybe_sign)
+    note = checkpointer.maybe_sign_final()
     elapsed = time.perf_counter() - started
     table = Table(title=f"演示数据 demo written to {settings.database_url} in {elapsed:.1f} s")
     table.add_column("项目 item")
@@ -76,6 +80,10 @@ def demo_command(
     ):
         table.add_row(str(label), f"{value:,}")
     console.print(table)
+    size = note.splitlines()[1] if note else "?"
+    console.print(
+        f"签名检查点 signed checkpoint at {size} events (key {settings.signing_key_path})"
+    )
     console.print(f"试试 try: lvyue replay {DEMO_EXAMPLE_TASK} --as-of {DEMO_EXAMPLE_TIME}")
 
 
@@ -96,6 +104,20 @@ COUNT_LABELS = {
 }
 DEMO_EXAMPLE_TASK = "task/GD-0100"
 DEMO_EXAMPLE_TIME = "2026-07-02T12:00:00+08:00"
+
+
+def demo_checkpointer(ledger: Ledger, settings: Settings) -> Checkpointer:
+    """Checkpoints by event count only, so the demo's checkpoints are deterministic too."""
+    log = ledger.recorder
+    assert isinstance(log, SealedLog)
+    return Checkpointer(
+        log,
+        load_signing_key(settings),
+        settings.origin,
+        settings.checkpoint_every_events,
+        float("inf"),
+        time.monotonic,
+    )
 
 
 def remove_sqlite_file(database_url: str) -> None:

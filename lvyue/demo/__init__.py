@@ -10,6 +10,7 @@ Same seed ⇒ same events.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,8 +33,13 @@ class DemoSummary:
     counts: dict[str, int]
 
 
-def write_demo(app: Ledger, seed: int = 7, days: int = 90) -> DemoSummary:
-    """Write the demo into `app`, in recorded-time order; returns what was written."""
+def write_demo(
+    app: Ledger, seed: int = 7, days: int = 90, after_day: Callable[[], object] | None = None
+) -> DemoSummary:
+    """Write the demo into `app`, in recorded-time order; returns what was written.
+
+    `after_day` runs at the end of every simulated day (the CLI signs checkpoints there).
+    """
     before = app.recorder.max_notification_id() or 0
     world = World(app, random.Random(seed), DEMO_START, days)
     scheduler = Scheduler(command_prefix=f"demo-{seed}")
@@ -47,7 +53,10 @@ def write_demo(app: Ledger, seed: int = 7, days: int = 90) -> DemoSummary:
         scheduler.spawn(ops.monthly_penalties(world, prop))
     scheduler.spawn(ops.responsibility_changes(world))
     scheduler.spawn(ops.rewards(world))
-    scheduler.run_until(DEMO_START + timedelta(days=days + 10))
+    for day in range(-1, days + 10):
+        scheduler.run_until(DEMO_START + timedelta(days=day + 1))
+        if after_day is not None:
+            after_day()
     events = (app.recorder.max_notification_id() or 0) - before
     return DemoSummary(
         scheduler.executed, events, len(everyone()), days, dict(sorted(world.counts.items()))
