@@ -1,0 +1,213 @@
+"""The batched, exactly-once catch-up projector (reference/eventsourcing.md §2.6, §4.4).
+
+It reads the log in pages of notifications, decodes each record once, hands the page to every
+view, and writes the view rows AND the views' positions in ONE transaction per page: a crash
+anywhere rolls both back, so a restart resumes from the stored position with nothing lost and
+nothing counted twice. Positions are the store's notification ids (never assumed gap-free).
+Concurrency: each page transaction first locks the views' position rows (`SELECT … FOR UPDATE`
+on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), so two projector processes never apply the same
+page. A failing view raises and leaves every position where it was (no skipping).
+Imports the ledger's application type only for its recorder; views never read aggregates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.application import Application
+from sqlalchemy import Connection, Engine, Table, insert, select, text, update
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from projections.database import immediate
+from projections.schema import Record, metadata, positions
+
+PAGE_SIZE = 1000
+SCHEMA_LOCK = 0x6C76_7965  # "lvye": serialises table creation between PostgreSQL processes
+
+_IN_PROCESS = threading.RLock()
+"""API threads and the CLI in one process share SQLite connections; one catch-up at a time."""
+
+
+class View(Protocol):
+    """A read model: its tables and a set-based `apply` for a page of records.
+
+    `apply` receives the records after the view's position, in log order, with their
+    notification ids; it must not commit, must not mutate the records, and must be a pure
+    function of the event stream (no clock, no aggregates, no other view's tables).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tables(self) -> Sequence[Table]: ...
+
+    def apply(self, conn: Connection, records: Sequence[Record], ids: Sequence[int]) -> None: ...
+
+
+class UnknownView(ValueError):
+    """A view name that no registered view has."""
+
+
+class Projector:
+    """Keeps a set of views caught up with one application's log."""
+
+    def __init__(
+        self,
+        app: Application[UUID],
+        engine: Engine,
+        views: Sequence[View] | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if views is None:
+            from projections.views import all_views
+
+            views = all_views()
+        names = [view.name for view in views]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate view names in {names}")
+        self.app = app
+        self.engine = engine
+        self.views = tuple(views)
+        self.page_size = page_size
+        self.ensure_schema()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create missing views; a view whose DDL changed (or lost its position) starts over."""
+        with _IN_PROCESS, immediate(self.engine.connect()) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+            metadata.create_all(conn, tables=[positions])
+            query = select(positions.c.view, positions.c.fingerprint)
+            stored = {row.view: row.fingerprint for row in conn.execute(query)}
+            for view in self.views:
+                digest = fingerprint(view, conn)
+                if view.name not in stored:
+                    row = {"view": view.name, "position": 0, "fingerprint": digest}
+                    conn.execute(insert(positions), row)
+                    _reset(conn, view, digest)  # rows without a position cannot be trusted
+                elif stored[view.name] != digest:
+                    _reset(conn, view, digest)
+
+    # -- catching up ---------------------------------------------------------------------
+
+    def catch_up(self, stop: int | None = None) -> int:
+        """Apply pages until every view is current (or past `stop`); returns events read."""
+        total = 0
+        while True:
+            read, last = self.step()
+            total += read
+            if read == 0 or (stop is not None and last >= stop):
+                return total
+
+    def step(self) -> tuple[int, int]:
+        """Apply one page in one transaction; returns (events read, last position)."""
+        with _IN_PROCESS, immediate(self.engine.connect()) as conn, conn.begin():
+            at = self._lock_positions(conn)
+            start = min(at.values(), default=0)
+            notifications = self.app.recorder.select_notifications(
+                start, self.page_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return 0, start
+            ids = [n.id for n in notifications]
+            records: list[Record] = [json.loads(n.state) for n in notifications]
+            moved = []
+            for view in self.views:
+                first = bisect_right(ids, at[view.name])
+                if first < len(ids):
+                    view.apply(conn, records[first:], ids[first:])
+                    moved.append(view.name)
+            conn.execute(
+                update(positions).where(positions.c.view.in_(moved)).values(position=ids[-1])
+            )
+            return len(ids), ids[-1]
+
+    def rebuild(self, names: Sequence[str] | None = None) -> int:
+        """Drop and recreate the named views (all by default) and replay them from event 1."""
+        chosen = self.select(names)
+        with _IN_PROCESS, immediate(self.engine.connect()) as conn, conn.begin():
+            self._lock_positions(conn)
+            for view in chosen:
+                _reset(conn, view, fingerprint(view, conn))
+        return self.catch_up()
+
+    def run_forever(
+        self, poll_interval: float = 1.0, stopped: threading.Event | None = None
+    ) -> None:
+        """Follow the log until `stopped` is set; any error propagates at its position."""
+        stopped = stopped or threading.Event()
+        while not stopped.is_set():
+            if self.catch_up() == 0:
+                stopped.wait(poll_interval)
+
+    # -- introspection -------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        """Each view's last applied notification id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(positions.c.view, positions.c.position))
+            current = {row.view: row.position for row in rows}
+        return {view.name: int(current.get(view.name, 0)) for view in self.views}
+
+    def select(self, names: Sequence[str] | None) -> tuple[View, ...]:
+        """The views with these names, in registration order; all when `names` is empty."""
+        if not names:
+            return self.views
+        known = {view.name for view in self.views}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            have = ", ".join(sorted(known))
+            raise UnknownView(f"no view named {', '.join(unknown)} (have {have})")
+        return tuple(view for view in self.views if view.name in names)
+
+    def _lock_positions(self, conn: Connection) -> dict[str, int]:
+        names = [view.name for view in self.views]
+        query = (
+            select(positions.c.view, positions.c.position)
+            .where(positions.c.view.in_(names))
+            .order_by(positions.c.view)
+            .with_for_update()
+        )
+        found = {name: int(position) for name, position in conn.execute(query)}
+        missing = set(names) - found.keys()
+        if missing:
+            raise RuntimeError(f"views {sorted(missing)} have no position row; call ensure_schema")
+        return found
+
+
+def catch_up(
+    app: Application[UUID], engine: Engine, views: Sequence[View] | None = None
+) -> int:
+    """Bring the views up to date after a command (embedded use); returns events applied."""
+    return Projector(app, engine, views).catch_up()
+
+
+def fingerprint(view: View, conn: Connection) -> str:
+    """A digest of the view's DDL on this dialect: a changed table forces a rebuild."""
+    statements = []
+    for table in sorted(view.tables, key=lambda t: t.name):
+        statements.append(str(CreateTable(table).compile(dialect=conn.dialect)))
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            statements.append(str(CreateIndex(index).compile(dialect=conn.dialect)))
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()
+
+
+def _reset(conn: Connection, view: View, digest: str) -> None:
+    """Drop and recreate a view's tables and put its position back to the start."""
+    metadata.drop_all(conn, tables=list(view.tables))
+    metadata.create_all(conn, tables=list(view.tables))
+    conn.execute(
+        update(positions)
+        .where(positions.c.view == view.name)
+        .values(position=0, fingerprint=digest)
+    )
+
