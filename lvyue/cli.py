@@ -219,6 +219,14 @@ app.command("signed")(signed)
 app.command("trail")(trail)
 app.command("area")(area)
 
+# The HTTP API's commands (lvyue/serve.py, lvyue/user_commands.py).
+from lvyue.serve import serve  # noqa: E402
+from lvyue.user_commands import token_app, user_app  # noqa: E402
+
+app.command("serve")(serve)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
 
 def main() -> None:
     """Console-script entry point."""

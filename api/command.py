@@ -1,0 +1,169 @@
+"""One command over HTTP: authorize, claim the idempotency key, build the context, act, catch up.
+
+Routes describe the target (its properties, its stream) and the use-case call; this module is
+the only place that turns a request into a `CommandContext`, so the actor is always the
+authenticated principal and `recorded_at` is always the server clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from fastapi import Response
+
+from api.idempotency import IdempotencyKeys, command_id, request_fingerprint
+from api.policy import Guard
+from api.problems import COMMAND_ERRORS, ApiProblem
+from api.schemas import CommandBody, CommandOut, EventRef
+from ledger.application import CommandResult
+from ledger.envelope import CommandContext
+from ledger.errors import ConcurrentModification, DomainError
+from ledger.ids import stream_id
+from ledger.ledger import Ledger
+from ledger.replay import parse_stream_ref
+
+
+class Projector(Protocol):
+    """Anything that brings the read models up to date (`projections.projector.Projector`)."""
+
+    def catch_up(self, stop: int | None = None) -> int: ...
+
+
+Call = Callable[[CommandContext], CommandResult]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command acts on: the properties it touches, and its stream if it has one.
+
+    `properties` None: the stream does not exist yet, so there is no scope to check (the
+    ledger answers 404); an empty tuple: a company-wide target.
+    """
+
+    properties: tuple[str, ...] | None
+    stream: tuple[str, str] | None = None
+
+    @classmethod
+    def new(cls, *properties: str | None) -> Target:
+        """A target created by this command in the given properties (none: company-wide)."""
+        return cls(tuple(p for p in properties if p is not None))
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """The command side of one request (built by `api.deps.get_command`)."""
+
+    ledger: Ledger
+    guard: Guard
+    keys: IdempotencyKeys
+    projector: Projector | None
+    clock: Callable[[], datetime]
+    method: str
+    path: str
+    idempotency_key: str
+    expected_version: int | None
+
+    def existing(self, kind: str, key: str) -> Target:
+        """The target stream `kind/key`, scoped by the property its latest event names."""
+        return Target(self.properties_of(kind, key), (kind, key))
+
+    def properties_of(self, kind: str, key: str) -> tuple[str, ...] | None:
+        return stream_properties(self.ledger, kind, key)
+
+    def run(
+        self, action: str, target: Target, body: CommandBody, call: Call, response: Response
+    ) -> CommandOut:
+        """Authorize and execute `call`; 201 on first execution, 200 on an idempotent retry."""
+        self.guard.require(action, target.properties, body.on_behalf_of)
+        self._check_expected_version(target)
+        cid = command_id(self.guard.principal, self.idempotency_key)
+        fingerprint = request_fingerprint(self.method, self.path, body.model_dump(mode="json"))
+        claimed = self.keys.claim(cid, fingerprint)
+        try:
+            result = call(self._context(cid, body))
+        except DomainError as error:
+            if claimed:
+                self.keys.release(cid, fingerprint)
+            if isinstance(error, ConcurrentModification) and error.current_version is None:
+                version = self._version(target.stream)
+                raise ConcurrentModification(error.message, version) from error
+            raise
+        if not result.repeated and self.projector is not None:
+            self.projector.catch_up()
+        response.status_code = 200 if result.repeated else 201
+        return CommandOut(
+            command_id=result.command_id,
+            idempotency_key=self.idempotency_key,
+            repeated=result.repeated,
+            events=[EventRef(stream_id=s, version=v) for s, v in result.events],
+        )
+
+    def _context(self, cid: str, body: CommandBody) -> CommandContext:
+        now = self.clock()
+        principal = self.guard.principal
+        return CommandContext(
+            actor_id=principal.principal_id,
+            actor_kind=principal.kind,
+            occurred_at=body.occurred_at or now,
+            recorded_at=now,
+            command_id=cid,
+            on_behalf_of=body.on_behalf_of,
+            causation_id=body.causation_id,
+            correlation_id=body.correlation_id,
+            evidence=tuple(body.evidence),
+        )
+
+    def _check_expected_version(self, target: Target) -> None:
+        """`If-Match: "N"`: act only if the target stream is still at version N."""
+        if self.expected_version is None:
+            return
+        current = self._version(target.stream)
+        if current != self.expected_version:
+            raise ApiProblem(
+                409,
+                "concurrent_modification",
+                f"the record is at version {current}, not {self.expected_version}",
+                current_version=current,
+            )
+
+    def _version(self, stream: tuple[str, str] | None) -> int:
+        if stream is None:
+            return 0
+        stored = self.ledger.recorder.select_events(stream_id(*stream), desc=True, limit=1)
+        return stored[0].originator_version if stored else 0
+
+
+def stream_properties(ledger: Ledger, kind: str, key: str) -> tuple[str, ...] | None:
+    """The property of stream `kind/key` (an unknown kind is InvalidValue, a 422)."""
+    return properties_of_stream(ledger, parse_stream_ref(f"{kind}/{key}"))
+
+
+def properties_of_stream(ledger: Ledger, sid: UUID) -> tuple[str, ...] | None:
+    """The property named by a stream's latest event: None if there is no such stream, an
+    empty tuple if the stream belongs to no property (company-wide)."""
+    stored = ledger.recorder.select_events(sid, desc=True, limit=1)
+    if not stored:
+        return None
+    record: dict[str, Any] = json.loads(stored[0].state)
+    prop = record.get("property_id")
+    return (prop,) if isinstance(prop, str) else ()
+
+
+def joined(*groups: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The union of several targets' properties (None only when every group is None)."""
+    known = [g for g in groups if g is not None]
+    if not known:
+        return None
+    return tuple(dict.fromkeys(p for g in known for p in g))
+
+
+COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": CommandOut, "description": "a retry with the same key: the first result"},
+    **COMMAND_ERRORS,
+}
+"""OpenAPI responses of every command route (201 is the route's own status)."""

@@ -1,0 +1,157 @@
+"""Typed dependencies: what a route needs, built once per app and handed out per request."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from api.auth import SESSION_COOKIE, Accounts
+from api.command import CommandCall, Projector
+from api.idempotency import KEY_PATTERN, IdempotencyKeys
+from api.policy import DenialLog, Guard, Principal, RequestLine
+from api.problems import ApiProblem
+from ledger.checkpoint import SigningKey
+from ledger.ledger import Ledger
+from ledger.trail import SealedLog
+
+
+class ApiSettings(Protocol):
+    """What the API reads from the settings (`lvyue.settings.Settings` has it all)."""
+
+    @property
+    def database_url(self) -> str: ...
+    @property
+    def signing_key_path(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def display_zone(self) -> str: ...
+
+
+@dataclass
+class Services:
+    """Everything the routes share, built by `create_app` and kept on `app.state.services`."""
+
+    settings: ApiSettings
+    ledger: Ledger
+    engine: Engine
+    accounts: Accounts
+    denials: DenialLog
+    keys: IdempotencyKeys
+    projector: Projector | None
+    clock: Callable[[], datetime]
+    _key: SigningKey | None = field(default=None, repr=False)
+    _key_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def signing_key(self) -> SigningKey:
+        """The log's checkpoint key, loaded (or created with mode 0600) on first use."""
+        with self._key_lock:
+            if self._key is None:
+                self._key = SigningKey.load_or_create(
+                    self.settings.signing_key_path, self.settings.origin, lambda: os.urandom(32)
+                )
+            return self._key
+
+    def sealed_log(self) -> SealedLog:
+        recorder = self.ledger.recorder
+        if not isinstance(recorder, SealedLog):
+            raise TypeError("the configured store is not a sealed log")
+        return recorder
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_ledger(services: ServicesDep) -> Ledger:
+    return services.ledger
+
+
+def get_engine(services: ServicesDep) -> Engine:
+    return services.engine
+
+
+def get_settings(services: ServicesDep) -> ApiSettings:
+    return services.settings
+
+
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+bearer = HTTPBearer(auto_error=False, description="an API token or a session token")
+session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="web pages")
+
+
+def get_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    cookie: Annotated[str | None, Depends(session_cookie)],
+) -> Principal:
+    """The authenticated caller, from the bearer token or else the session cookie."""
+    token = credentials.credentials if credentials is not None else cookie
+    principal = services.accounts.principal_for(token) if token else None
+    if principal is None:
+        detail = "log in or send a valid bearer token" if token is None else "invalid token"
+        raise ApiProblem(401, "unauthenticated", detail)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_guard(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Guard:
+    line = RequestLine(request.method, request.url.path)
+    return Guard(principal, services.denials, services.clock, line)
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]
+
+
+def get_command(
+    request: Request,
+    services: ServicesDep,
+    guard: GuardDep,
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            pattern=KEY_PATTERN,
+            description="names the command; a retry with the same key and body is safe",
+        ),
+    ],
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            pattern=r'^"?[0-9]{1,9}"?$',
+            description='act only if the record is still at this version, e.g. "3"',
+        ),
+    ] = None,
+) -> CommandCall:
+    return CommandCall(
+        ledger=services.ledger,
+        guard=guard,
+        keys=services.keys,
+        projector=services.projector,
+        clock=services.clock,
+        method=request.method,
+        path=request.url.path,
+        idempotency_key=idempotency_key,
+        expected_version=None if if_match is None else int(if_match.strip('"')),
+    )
+
+
+CommandDep = Annotated[CommandCall, Depends(get_command)]

@@ -1,0 +1,313 @@
+"""Work-order commands: register, dispatch, work, sign off, owner acceptance, close, correct."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.command import COMMAND_RESPONSES, Call, CommandCall, Target
+from api.deps import CommandDep
+from api.schemas import (
+    Code,
+    CommandBody,
+    CommandOut,
+    Count,
+    EmptyCommand,
+    Key,
+    KeyPath,
+    Moment,
+    Text,
+)
+
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=COMMAND_RESPONSES)
+
+
+class RegisterTask(CommandBody):
+    task_no: Key
+    property_id: Key
+    area_id: Key
+    kind: Code
+    service_line: Code
+    priority: Code
+    channel: Code
+    location: Text
+    description: Text
+    reporter_id: Key | None = None
+
+
+class DispatchTask(CommandBody):
+    responsible_id: Key
+    executor_id: Key
+    mode: Code = "manual"
+
+
+class AcceptTask(CommandBody):
+    eta: Moment | None = None
+
+
+class Reason(CommandBody):
+    reason: Text
+
+
+class ReassignTask(CommandBody):
+    to_responsible_id: Key
+    to_executor_id: Key
+    note: Text
+
+
+class ArriveOnSite(CommandBody):
+    method: Code = "gps"
+
+
+class PutOnHold(CommandBody):
+    cause: Code
+    reason: Text
+
+
+class CompleteWork(CommandBody):
+    """`evidence` (photos, signatures) is the envelope's list of SHA-256 digests."""
+
+    result: Text
+
+
+class SignOff(CommandBody):
+    quality: Code = "good"
+
+
+class OwnerAccept(CommandBody):
+    rating: Count
+    comment: Text = ""
+
+
+class ReopenTask(CommandBody):
+    cause: Text
+
+
+class CloseTask(CommandBody):
+    reason: Code = "accepted"
+
+
+class Comment(CommandBody):
+    text: Text
+    visibility: Code = "internal"
+
+
+class FollowUp(CommandBody):
+    channel: Code
+    satisfied: bool
+    comment: Text = ""
+
+
+class CorrectField(CommandBody):
+    field: Code
+    new: Text
+    justification: Text
+
+
+def _on_task(
+    command: CommandCall,
+    response: Response,
+    action: str,
+    task_no: str,
+    body: CommandBody,
+    call: Call,
+) -> CommandOut:
+    return command.run(action, command.existing("task", task_no), body, call, response)
+
+
+@router.post("", status_code=201)
+def register_task(body: RegisterTask, command: CommandDep, response: Response) -> CommandOut:
+    """登记工单: a new work order, charged to whoever answers for the area now."""
+    return command.run(
+        "register_task",
+        Target.new(body.property_id),
+        body,
+        lambda ctx: command.ledger.register_task(ctx, **body.args()),
+        response,
+    )
+
+
+@router.post("/{task_no}/dispatch", status_code=201)
+def dispatch_task(
+    task_no: KeyPath, body: DispatchTask, command: CommandDep, response: Response
+) -> CommandOut:
+    """派单: name the responsible person and the executor."""
+    return _on_task(
+        command, response, "dispatch_task", task_no, body,
+        lambda ctx: command.ledger.dispatch_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/accept", status_code=201)
+def accept_task(
+    task_no: KeyPath, body: AcceptTask, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "accept_task", task_no, body,
+        lambda ctx: command.ledger.accept_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/decline", status_code=201)
+def decline_task(
+    task_no: KeyPath, body: Reason, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "decline_task", task_no, body,
+        lambda ctx: command.ledger.decline_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/reassign", status_code=201)
+def reassign_task(
+    task_no: KeyPath, body: ReassignTask, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "reassign_task", task_no, body,
+        lambda ctx: command.ledger.reassign_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/arrive", status_code=201)
+def arrive_on_site(
+    task_no: KeyPath, body: ArriveOnSite, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "arrive_on_site", task_no, body,
+        lambda ctx: command.ledger.arrive_on_site(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/start", status_code=201)
+def start_work(
+    task_no: KeyPath, body: EmptyCommand, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "start_work", task_no, body,
+        lambda ctx: command.ledger.start_work(ctx, task_no),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/hold", status_code=201)
+def put_task_on_hold(
+    task_no: KeyPath, body: PutOnHold, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "put_task_on_hold", task_no, body,
+        lambda ctx: command.ledger.put_task_on_hold(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/resume", status_code=201)
+def resume_task(
+    task_no: KeyPath, body: EmptyCommand, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "resume_task", task_no, body,
+        lambda ctx: command.ledger.resume_task(ctx, task_no),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/complete", status_code=201)
+def complete_work(
+    task_no: KeyPath, body: CompleteWork, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "complete_work", task_no, body,
+        lambda ctx: command.ledger.complete_work(
+            ctx, task_no, body.result, tuple(body.evidence)
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/sign-off", status_code=201)
+def sign_off_completion(
+    task_no: KeyPath, body: SignOff, command: CommandDep, response: Response
+) -> CommandOut:
+    """责任人签字确认: only the person responsible now may sign."""
+    return _on_task(
+        command, response, "sign_off_completion", task_no, body,
+        lambda ctx: command.ledger.sign_off_completion(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/owner-accept", status_code=201)
+def owner_accept(
+    task_no: KeyPath, body: OwnerAccept, command: CommandDep, response: Response
+) -> CommandOut:
+    """业主验收: the owner, or front-desk staff with `on_behalf_of` the owner."""
+    return _on_task(
+        command, response, "owner_accept", task_no, body,
+        lambda ctx: command.ledger.owner_accept(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/owner-return", status_code=201)
+def owner_return(
+    task_no: KeyPath, body: Reason, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "owner_return", task_no, body,
+        lambda ctx: command.ledger.owner_return(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/reopen", status_code=201)
+def reopen_task(
+    task_no: KeyPath, body: ReopenTask, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "reopen_task", task_no, body,
+        lambda ctx: command.ledger.reopen_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/close", status_code=201)
+def close_task(
+    task_no: KeyPath, body: CloseTask, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "close_task", task_no, body,
+        lambda ctx: command.ledger.close_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/cancel", status_code=201)
+def cancel_task(
+    task_no: KeyPath, body: Reason, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "cancel_task", task_no, body,
+        lambda ctx: command.ledger.cancel_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/comments", status_code=201)
+def comment_on_task(
+    task_no: KeyPath, body: Comment, command: CommandDep, response: Response
+) -> CommandOut:
+    return _on_task(
+        command, response, "comment_on_task", task_no, body,
+        lambda ctx: command.ledger.comment_on_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/follow-ups", status_code=201)
+def record_follow_up(
+    task_no: KeyPath, body: FollowUp, command: CommandDep, response: Response
+) -> CommandOut:
+    """回访: the follow-up call after closure."""
+    return _on_task(
+        command, response, "record_follow_up", task_no, body,
+        lambda ctx: command.ledger.record_follow_up(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/corrections", status_code=201)
+def correct_task_field(
+    task_no: KeyPath, body: CorrectField, command: CommandDep, response: Response
+) -> CommandOut:
+    """A correction is a new event naming the field it corrects; nothing is overwritten."""
+    return _on_task(
+        command, response, "correct_task_field", task_no, body,
+        lambda ctx: command.ledger.correct_task_field(ctx, task_no, **body.args()),
+    )  # fmt: skip
