@@ -8,10 +8,13 @@ the idempotency receipt, so a refused or repeated command never writes anything.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
@@ -28,11 +31,14 @@ from ledger.errors import (
     ActorNotActive,
     CommandIdReused,
     ConcurrentModification,
+    DomainError,
     InvalidValue,
     NotFound,
 )
 from ledger.ids import stream_id
+from ledger.personal import Entropy, PersonalRef, Vault, VaultWrites, no_entropy
 from ledger.record import RecordMapper, iso
+from ledger.schema import SchemaError, prepare
 from ledger.seal import Receipt
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -67,10 +73,14 @@ class CommandResult:
 
 @dataclass(frozen=True)
 class Acting:
-    """The validated context of one command, with the actor's role at this moment."""
+    """The validated context of one command, with the actor's role at this moment.
+
+    `vault` collects the command's personal data, saved in the same transaction as its events.
+    """
 
     ctx: CommandContext
     role: str
+    vault: VaultWrites = field(default_factory=VaultWrites)
 
     def meta(self, property_id: str | None) -> Meta:
         return self.ctx.meta(self.role, property_id)
@@ -101,9 +111,25 @@ class LedgerCore(Application[UUID]):
     name = "lvyue"
 
     def __init__(
-        self, database_url: str = "memory://", env: Mapping[str, str] | None = None
+        self,
+        database_url: str = "memory://",
+        env: Mapping[str, str] | None = None,
+        *,
+        entropy: Entropy = no_entropy,
+        schema_check: bool = True,
     ) -> None:
         super().__init__(env={**store_env(database_url), **(env or {})})
+        self.entropy = entropy
+        if schema_check:
+            self._require_schema()
+
+    def _require_schema(self) -> None:
+        """PostgreSQL: the explicit schema must be current; SQLite is brought up to date."""
+        try:
+            prepare(self.recorder)
+        except SchemaError:
+            self.close()
+            raise
 
     def construct_mapper(self) -> Mapper[UUID]:
         return RecordMapper(self.construct_transcoder(), build_catalogue())
@@ -120,18 +146,28 @@ class LedgerCore(Application[UUID]):
         _validate_context(ctx)
         args = {k: v for k, v in args.items() if k not in ("self", "ctx") and not callable(v)}
         digest = fingerprint(command, args)
+        staged = _BATCH.get()
+        if staged is not None:
+            return self._stage(staged, ctx, digest, act)
         earlier = self.receipt(ctx.command_id, digest)
         if earlier is not None:
             return earlier
-        aggregates = act(Acting(ctx, self.role_of(ctx)))
+        acting = Acting(ctx, self.role_of(ctx))
+        try:
+            aggregates = act(acting)
+        except DomainError as error:
+            return self._repeat_or_raise(ctx, digest, error)
         events = tuple(
             (str(e.originator_id), e.originator_version)
             for a in aggregates
             for e in a.pending_events
         )
         result = CommandResult(ctx.command_id, events)
+        extra = _vault_kwargs(acting.vault, events)
         try:
-            self.save(*aggregates, receipt=Receipt(ctx.command_id, digest, result.to_json()))
+            self.save(
+                *aggregates, receipt=Receipt(ctx.command_id, digest, result.to_json()), **extra
+            )
         except IntegrityError as error:
             earlier = self.receipt(ctx.command_id, digest)
             if earlier is not None:
@@ -140,6 +176,16 @@ class LedgerCore(Application[UUID]):
                 "another command changed this record first; reload and retry"
             ) from error
         return result
+
+    def _repeat_or_raise(
+        self, ctx: CommandContext, digest: str, error: DomainError
+    ) -> CommandResult:
+        """A refusal caused by the same command committing meanwhile (another client's retry
+        raced this one past the receipt check) is that command's repeat, not a refusal."""
+        earlier = self.receipt(ctx.command_id, digest)
+        if earlier is None:
+            raise error
+        return earlier
 
     def receipt(self, command_id: str, digest: str) -> CommandResult | None:
         """The first result of a command id, or None; a different command under it is refused."""
@@ -159,6 +205,20 @@ class LedgerCore(Application[UUID]):
             raise TypeError("the event store is not a sealing recorder")
         return recorder.find_receipt(command_id)
 
+    # -- personal data ---------------------------------------------------------------------
+
+    @property
+    def vault(self) -> Vault:
+        """The personal-data vault of whichever sealing store backs this application."""
+        recorder = self.recorder
+        if not isinstance(recorder, Vault):
+            raise TypeError("the event store has no personal-data vault")
+        return recorder
+
+    def protect(self, a: Acting, subject: str, field_name: str, value: str) -> PersonalRef:
+        """Store a personal value with this command (ledger/personal.py); the event gets the ref."""
+        return a.vault.protect(self.vault, self.entropy, subject, field_name, value)
+
     # -- loading -------------------------------------------------------------------------
 
     def load(self, cls: type[A], kind: str, key: str) -> A:
@@ -166,7 +226,7 @@ class LedgerCore(Application[UUID]):
         if not isinstance(key, str) or not key:
             raise InvalidValue(f"{kind} id must be a non-empty string")
         try:
-            aggregate: LedgerAggregate = self.repository.get(stream_id(kind, key))
+            aggregate: LedgerAggregate = self._staged_or_stored(stream_id(kind, key))
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.replace('_', ' ')} with id {key!r}") from None
         if not isinstance(aggregate, cls):
@@ -175,6 +235,9 @@ class LedgerCore(Application[UUID]):
 
     def exists(self, kind: str, key: str) -> bool:
         """Whether a stream exists (for create commands that must not overwrite)."""
+        staged = _BATCH.get()
+        if staged is not None and stream_id(kind, key) in staged.aggregates:
+            return True
         return bool(self.recorder.select_events(stream_id(kind, key), limit=1))
 
     def active_staff(self, person_id: str) -> Staff:
@@ -192,6 +255,110 @@ class LedgerCore(Application[UUID]):
         if ctx.actor_kind != "staff":
             return ctx.actor_kind
         return self.active_staff(ctx.actor_id).position or "staff"
+
+    # -- batches (ledger/bulk.py) -----------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Stage the commands run in this block (this thread only) instead of saving each.
+
+        Inside the block `run` validates, dedupes and acts exactly as usual, but keeps the
+        changed aggregates, the events in command order and the receipts in the `Batch`;
+        `load` and `exists` see what earlier commands of the batch staged. Nothing is written
+        until `save_batch`; leaving the block without it discards the batch.
+        """
+        staged = Batch()
+        token = _BATCH.set(staged)
+        try:
+            yield staged
+        finally:
+            _BATCH.reset(token)
+
+    def save_batch(self, staged: Batch) -> None:
+        """Save every staged event, receipt and vault change in ONE transaction."""
+        if not staged.receipts:
+            return
+        extra = {"vault": staged.vault} if staged.vault else {}  # each command was checked
+        self.save(*staged.events, receipt=tuple(staged.receipts.values()), **extra)
+
+    def _stage(
+        self, staged: Batch, ctx: CommandContext, digest: str, act: Act
+    ) -> CommandResult:
+        """`run` inside a batch: the same checks, staged instead of saved."""
+        earlier = staged.receipt(ctx.command_id, digest) or self.receipt(ctx.command_id, digest)
+        if earlier is not None:
+            return earlier
+        acting = Acting(ctx, self.role_of(ctx), VaultWrites(new_keys=dict(staged.vault.new_keys)))
+        try:
+            aggregates = act(acting)
+        except DomainError as error:
+            return self._repeat_or_raise(ctx, digest, error)
+        if acting.vault.erase is not None:
+            raise InvalidValue("an erasure cannot run inside a batch; issue it on its own")
+        new_events = [e for a in aggregates for e in a.pending_events[staged.pending_count(a):]]
+        events = tuple((str(e.originator_id), e.originator_version) for e in new_events)
+        known = staged.vault.new_keys
+        new_keys = {k: v for k, v in acting.vault.new_keys.items() if k not in known}
+        _vault_kwargs(VaultWrites(new_keys, acting.vault.values), events)
+        result = CommandResult(ctx.command_id, events)
+        staged.add(aggregates, new_events, Receipt(ctx.command_id, digest, result.to_json()))
+        staged.vault.new_keys.update(new_keys)
+        staged.vault.values.extend(acting.vault.values)
+        return result
+
+    def _staged_or_stored(self, sid: UUID) -> LedgerAggregate:
+        """A copy of the batch's staged aggregate (a refused command must not touch it), else
+        the stored one."""
+        staged = _BATCH.get()
+        if staged is not None and sid in staged.aggregates:
+            return copy.deepcopy(staged.aggregates[sid])
+        aggregate: LedgerAggregate = self.repository.get(sid)
+        return aggregate
+
+
+@dataclass
+class Batch:
+    """Commands staged by `LedgerCore.batch`: aggregates, events in command order, receipts."""
+
+    aggregates: dict[UUID, LedgerAggregate] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+    receipts: dict[str, Receipt] = field(default_factory=dict)
+    vault: VaultWrites = field(default_factory=VaultWrites)
+
+    def pending_count(self, aggregate: LedgerAggregate) -> int:
+        """How many of the aggregate's pending events earlier commands of the batch staged."""
+        earlier = self.aggregates.get(aggregate.id)
+        return len(earlier.pending_events) if earlier is not None else 0
+
+    def add(
+        self, aggregates: Sequence[LedgerAggregate], events: Sequence[Any], receipt: Receipt
+    ) -> None:
+        self.aggregates.update({a.id: a for a in aggregates})
+        self.events.extend(events)
+        self.receipts[receipt.command_id] = receipt
+
+    def receipt(self, command_id: str, digest: str) -> CommandResult | None:
+        """A command id already staged in this batch: its result, or CommandIdReused."""
+        stored = self.receipts.get(command_id)
+        if stored is None:
+            return None
+        if stored.fingerprint != digest:
+            raise CommandIdReused(
+                f"command id {command_id!r} was already used for a different command"
+            )
+        return CommandResult.from_json(stored.result, repeated=True)
+
+
+_BATCH: ContextVar[Batch | None] = ContextVar("lvyue_batch", default=None)
+
+
+def _vault_kwargs(writes: VaultWrites, events: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """The recorder keyword for the command's vault changes; they never travel without an event."""
+    if not writes:
+        return {}
+    if not events:
+        raise ValueError("personal data must be saved with an event that refers to it")
+    return {"vault": writes}
 
 
 def _validate_context(ctx: CommandContext) -> None:

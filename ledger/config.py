@@ -48,6 +48,7 @@ def store_env(database_url: str) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "CREATE_TABLE": "n",  # the schema is created by `lvyue db init` (ledger/schema.py)
             "APPLICATION_RECORDER_TOPIC": "ledger.store.postgres:SealingPostgresRecorder",
         }
     raise ConfigError(

@@ -6,6 +6,8 @@ from ledger.usecases.accountability import AccountabilityUseCases
 from ledger.usecases.contracts import ContractUseCases
 from ledger.usecases.inspections import InspectionUseCases
 from ledger.usecases.organisation import OrganisationUseCases
+from ledger.usecases.personal import PersonalUseCases
+from ledger.usecases.sla import SlaUseCases
 from ledger.usecases.staff import StaffUseCases
 from ledger.usecases.tasks import TaskUseCases
 
@@ -15,7 +17,9 @@ class Ledger(
     ContractUseCases,
     AccountabilityUseCases,
     InspectionUseCases,
+    SlaUseCases,
     TaskUseCases,
     StaffUseCases,
+    PersonalUseCases,
 ):
     """The write side of lvyue."""

@@ -79,12 +79,23 @@ def _key(originator_id: UUID | str) -> str:
     return str(originator_id)
 
 
+def receipts_of(receipt: Receipt | Sequence[Receipt] | None) -> tuple[Receipt, ...]:
+    """One command's receipt, or a batch's receipts (ledger/bulk.py): all travel with the events."""
+    if receipt is None:
+        return ()
+    if isinstance(receipt, Receipt):
+        return (receipt,)
+    return tuple(receipt)
+
+
 def seal(
-    cursor: SealCursor, stored_events: Sequence[StoredEvent], receipt: Receipt | None
+    cursor: SealCursor,
+    stored_events: Sequence[StoredEvent],
+    receipt: Receipt | Sequence[Receipt] | None,
 ) -> list[Leaf]:
     """Number, link, hash and store the leaves of one committed batch."""
-    if receipt is not None:
-        cursor.insert_receipt(receipt)
+    for each in receipts_of(receipt):
+        cursor.insert_receipt(each)
     size = cursor.tree_size()
     needed = [
         (_key(s.originator_id), s.originator_version - 1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
@@ -239,12 +240,31 @@ def sign_checkpoint(log: SealedLog, key: SigningKey, origin: str) -> str:
 
     The new checkpoint is persisted before its note is returned; Ed25519 is deterministic, so
     a crash in between loses nothing. The same size as the latest returns the latest note.
+    Signers take the log's signing lock where it has one (PostgreSQL: across processes), and
+    read the latest checkpoint before the size, so a concurrent signer can never make the
+    log look shorter than a checkpoint already signed.
     """
+    with _signing_lock(log):
+        return _sign(log, key, origin)
+
+
+@runtime_checkable
+class SigningLock(Protocol):
+    """A log whose checkpoint signers must queue (several processes on one database)."""
+
+    def signing_lock(self) -> AbstractContextManager[None]: ...
+
+
+def _signing_lock(log: SealedLog) -> AbstractContextManager[None]:
+    return log.signing_lock() if isinstance(log, SigningLock) else nullcontext()
+
+
+def _sign(log: SealedLog, key: SigningKey, origin: str) -> str:
+    latest = log.latest_checkpoint()
     size = log.sealed_size()
     if size == 0:
         raise EmptyLog("nothing is sealed yet; there is no tree to sign")
     reader = log.node_reader()
-    latest = log.latest_checkpoint()
     previous = _previous_checkpoint(latest, key, size, reader)
     if latest is not None and previous is not None and previous.size == size:
         return latest.note

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from ledger.ledger import Ledger
+from ledger.schema import migrate
 
 PG_URL = os.environ.get("LVYUE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("LVYUE_REQUIRE_POSTGRES") == "1"
@@ -60,7 +61,9 @@ def make_ledger(store: str, tmp_path: Path, schema: str | None = None) -> Ledger
     if store == "sqlite":
         return Ledger(f"sqlite:///{tmp_path / 'lvyue.db'}")
     assert schema is not None
-    return Ledger(PG_URL, env={"POSTGRES_SCHEMA": schema})
+    app = Ledger(PG_URL, env={"POSTGRES_SCHEMA": schema}, schema_check=False)
+    migrate(app.recorder, create=True)  # `lvyue db init`: PostgreSQL tables are never implicit
+    return app
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

@@ -12,6 +12,7 @@ from ledger.domain.base import LedgerAggregate, require_choice, require_text
 from ledger.envelope import Meta
 from ledger.errors import IllegalTransition, InvalidValue
 from ledger.ids import stream_id
+from ledger.personal import PersonalRef
 
 POSITIONS = (
     "project_manager",
@@ -37,6 +38,7 @@ class Staff(LedgerAggregate):
         employee_no: str
         job_family: str
         certificates: tuple[str, ...]
+        name: PersonalRef | None  # a vault reference (ledger/personal.py), never the name
 
     @event(StaffOnboarded)
     def __init__(
@@ -46,11 +48,13 @@ class Staff(LedgerAggregate):
         employee_no: str,
         job_family: str,
         certificates: tuple[str, ...],
+        name: PersonalRef | None = None,
     ) -> None:
         self.person_id = person_id
         self.employee_no = employee_no
         self.job_family = job_family
         self.certificates = certificates
+        self.name = name
         self.active = True
         self.position: str | None = None
         self.property_id: str | None = None
@@ -117,6 +121,7 @@ class Staff(LedgerAggregate):
         employee_no: str,
         job_family: str,
         certificates: tuple[str, ...],
+        name: PersonalRef | None = None,
     ) -> Staff:
         """Create the staff record (names and phones live in the personal-data vault)."""
         return cls._create(
@@ -127,6 +132,7 @@ class Staff(LedgerAggregate):
             employee_no=require_text("employee_no", employee_no, 50),
             job_family=require_choice("job_family", job_family, JOB_FAMILIES),
             certificates=tuple(require_text("certificate", c, 100) for c in certificates),
+            name=name,
         )
 
     def _require_active(self) -> None:

@@ -14,6 +14,7 @@ from ledger.domain.base import LedgerAggregate, require_choice, require_sha256, 
 from ledger.envelope import Meta
 from ledger.errors import IllegalTransition, InvalidValue, NotResponsible
 from ledger.ids import stream_id
+from ledger.personal import PersonalRef
 
 TASK_KINDS = ("repair", "cleaning", "security", "patrol_follow_up", "complaint", "emergency")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -44,6 +45,7 @@ class Task(LedgerAggregate):
         description: str
         reporter_id: str | None
         responsible_id: str | None
+        reporter_contact: dict[str, PersonalRef] | None  # {"name"?, "phone"?: vault refs}
 
     @event(TaskRegistered)
     def __init__(
@@ -61,6 +63,7 @@ class Task(LedgerAggregate):
         description: str,
         reporter_id: str | None,
         responsible_id: str | None,
+        reporter_contact: dict[str, PersonalRef] | None = None,
     ) -> None:
         self.task_no = task_no
         self.property_id = property_id
@@ -74,6 +77,7 @@ class Task(LedgerAggregate):
         self.description = description
         self.reporter_id = reporter_id
         self.responsible_id = responsible_id
+        self.reporter_contact = reporter_contact
         self.executor_id: str | None = None
         self.status = "registered"
         self.registered_at = meta.occurred_at
@@ -99,9 +103,16 @@ class Task(LedgerAggregate):
         description: str,
         reporter_id: str | None,
         responsible_id: str | None,
+        reporter_contact: dict[str, PersonalRef] | None = None,
     ) -> Task:
-        """Register a task; the responsible person defaults to the area's at that moment."""
+        """Register a task; the responsible person defaults to the area's at that moment.
+
+        The reporter's name and phone arrive as vault references (ledger/personal.py), never
+        in clear, and only for a reporter with an id (whose data an erasure can find).
+        """
         require_choice("kind", kind, TASK_KINDS)
+        if reporter_contact is not None and reporter_id is None:
+            raise InvalidValue("reporter contact details need the reporter's id")
         require_choice("priority", priority, PRIORITIES)
         require_choice("channel", channel, CHANNELS)
         return cls._create(
@@ -120,6 +131,7 @@ class Task(LedgerAggregate):
             description=require_text("description", description),
             reporter_id=reporter_id,
             responsible_id=responsible_id,
+            reporter_contact=reporter_contact,
         )
 
     # -- dispatch, acceptance, hand-over ---------------------------------------------------
@@ -390,15 +402,30 @@ class Task(LedgerAggregate):
     class TaskCommentAdded(LedgerAggregate.Event):
         text: str
         visibility: str
+        personal: bool  # marked personal: `text` is empty, the words are in the vault
+        text_ref: PersonalRef | None
 
     @event(TaskCommentAdded)
-    def _commented(self, meta: Meta, text: str, visibility: str) -> None:
+    def _commented(
+        self, meta: Meta, text: str, visibility: str, personal: bool, text_ref: PersonalRef | None
+    ) -> None:
         pass
 
-    def comment(self, meta: Meta, text: str, visibility: str = "internal") -> None:
-        """A note on the task, internal or visible to the owner."""
+    def comment(
+        self,
+        meta: Meta,
+        text: str,
+        visibility: str = "internal",
+        text_ref: PersonalRef | None = None,
+    ) -> None:
+        """A note on the task, internal or visible to the owner; a personal one by reference."""
         require_choice("visibility", visibility, ("internal", "owner"))
-        self._commented(meta, require_text("text", text), visibility)
+        if text_ref is None:
+            self._commented(meta, require_text("text", text), visibility, False, None)
+        elif text:
+            raise InvalidValue("a personal comment's text belongs in the vault, not the event")
+        else:
+            self._commented(meta, "", visibility, True, text_ref)
 
     class FollowUpVisitRecorded(LedgerAggregate.Event):
         channel: str

@@ -9,7 +9,8 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ledger.merkle import NodeKey, NodeReader
-from ledger.seal import Leaf, Receipt, seal
+from ledger.personal import KeySlot, VaultEntry, VaultWrites
+from ledger.seal import Leaf, Receipt, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 
@@ -49,6 +50,34 @@ class MemorySealCursor:
         self.receipts[receipt.command_id] = receipt
 
 
+class MemoryVault:
+    """Subject keys (None once erased) and ciphertexts, guarded by the recorder's lock."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, bytes | None] = {}
+        self.values: dict[tuple[str, str], bytes] = {}
+
+    def check(self, writes: VaultWrites) -> None:
+        """Refuse what the SQL stores' constraints refuse, before anything is changed."""
+        for subject in writes.new_keys:
+            if subject in self.keys:
+                raise IntegrityError(f"{subject} already has a key slot")
+        for value in writes.values:
+            live = value.subject in writes.new_keys or self.keys.get(value.subject) is not None
+            if not live:
+                raise IntegrityError(f"{value.subject} has no live key (erased meanwhile?)")
+            if (value.subject, value.digest) in self.values:
+                raise IntegrityError(f"{value.subject} {value.digest} already stored")
+
+    def apply(self, writes: VaultWrites) -> None:
+        self.keys.update(writes.new_keys)
+        self.values.update({(v.subject, v.digest): v.ciphertext for v in writes.values})
+        if writes.erase is not None:
+            for pair in [pair for pair in self.values if pair[0] == writes.erase]:
+                del self.values[pair]
+            self.keys[writes.erase] = None
+
+
 class SealingMemoryRecorder(POPOApplicationRecorder):
     """POPO recorder that checks receipts with the events and seals each batch."""
 
@@ -56,12 +85,16 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
         super().__init__()
         self.seal_state = MemorySealCursor()
         self.checkpoints: dict[int, StoredCheckpoint] = {}
+        self.vault_state = MemoryVault()
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
-        receipt: Receipt | None = kwargs.get("receipt")
-        if receipt is not None and receipt.command_id in self.seal_state.receipts:
-            raise IntegrityError(f"command {receipt.command_id} already recorded")
+        for receipt in receipts_of(kwargs.get("receipt")):
+            if receipt.command_id in self.seal_state.receipts:
+                raise IntegrityError(f"command {receipt.command_id} already recorded")
+        writes: VaultWrites | None = kwargs.get("vault")
+        if writes:
+            self.vault_state.check(writes)
 
     def find_receipt(self, command_id: str) -> Receipt | None:
         with self._database_lock:
@@ -72,7 +105,29 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
     ) -> Sequence[int] | None:
         notification_ids = super()._update_table(stored_events, **kwargs)
         seal(self.seal_state, stored_events, kwargs.get("receipt"))
+        writes: VaultWrites | None = kwargs.get("vault")
+        if writes:
+            self.vault_state.apply(writes)
         return notification_ids
+
+    # -- the personal-data vault (ledger.personal.Vault) ----------------------------------
+
+    def read_vault(self, subject: str, digest: str | None) -> VaultEntry:
+        """A subject's key slot and one ciphertext, under the lock."""
+        with self._database_lock:
+            keys = self.vault_state.keys
+            slot = KeySlot(keys.get(subject), erased=subject in keys and keys[subject] is None)
+            ciphertext = None if digest is None else self.vault_state.values.get((subject, digest))
+        return VaultEntry(slot, ciphertext)
+
+    def personal_count(self, subject: str) -> int:
+        """How many personal values the vault holds for a subject."""
+        with self._database_lock:
+            return sum(1 for pair in self.vault_state.values if pair[0] == subject)
+
+    def compact_vault(self) -> bool:
+        """Nothing to compact: erased values are gone from the dicts."""
+        return True
 
     # -- the read side of the log (ledger.trail.SealedLog) --------------------------------
 

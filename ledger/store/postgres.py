@@ -7,17 +7,23 @@ bigserial notification ids may have gaps after a rollback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from ledger.errors import ConcurrentModification
 from ledger.merkle import NodeKey, NodeReader
+from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import Leaf, Receipt, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
@@ -32,6 +38,11 @@ SEAL_TABLES = (
     "command_id text PRIMARY KEY, fingerprint text NOT NULL, result text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {schema}.{checkpoints} ("
     "size bigint PRIMARY KEY, root_hash bytea NOT NULL, note text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {schema}.{subject_keys} ("
+    "subject_id text PRIMARY KEY, key bytea)",
+    "CREATE TABLE IF NOT EXISTS {schema}.{personal} ("
+    "subject_id text NOT NULL, digest text NOT NULL, ciphertext bytea NOT NULL, "
+    "PRIMARY KEY (subject_id, digest))",
 )
 
 
@@ -122,6 +133,100 @@ class PostgresSealCursor:
         )
 
 
+class PostgresVaultCursor:
+    """Vault statements for PostgreSQL, on the recorder's transaction under its table lock."""
+
+    def __init__(self, curs: Cursor[DictRow], schema: str, table: str) -> None:
+        self.curs = curs
+        self.keys = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_subject_keys"))
+        self.values = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_personal"))
+
+    def write(self, writes: VaultWrites) -> int | None:
+        """New keys, then ciphertexts (only under a live key), then an erasure's deletions.
+
+        Returns the erasing transaction's id (xid8), which compaction waits to see pass.
+        """
+        if writes.new_keys:
+            self.curs.execute(
+                SQL(
+                    "INSERT INTO {0} (subject_id, key) "
+                    "SELECT * FROM unnest(%s::text[], %s::bytea[])"
+                ).format(self.keys),
+                (list(writes.new_keys), list(writes.new_keys.values())),
+            )
+        if writes.values:
+            self._insert_values(writes)
+        if writes.erase is not None:
+            self.curs.execute(
+                SQL("DELETE FROM {0} WHERE subject_id = %s").format(self.values), (writes.erase,)
+            )
+            self.curs.execute(
+                SQL(
+                    "INSERT INTO {0} (subject_id, key) VALUES (%s, NULL) ON CONFLICT (subject_id) "
+                    "DO UPDATE SET key = NULL RETURNING pg_current_xact_id()::text AS xid"
+                ).format(self.keys),
+                (writes.erase,),
+            )
+            rows = self.curs.fetchall()  # also surfaces any error inside the pipeline's try
+            return int(rows[0]["xid"])
+        return None
+
+    def _insert_values(self, writes: VaultWrites) -> None:
+        self.curs.execute(
+            SQL(
+                "INSERT INTO {0} (subject_id, digest, ciphertext) SELECT v.s, v.d, v.c "
+                "FROM unnest(%s::text[], %s::text[], %s::bytea[]) AS v(s, d, c) "
+                "JOIN {1} AS k ON k.subject_id = v.s AND k.key IS NOT NULL RETURNING 1"
+            ).format(self.values, self.keys),
+            (
+                [v.subject for v in writes.values],
+                [v.digest for v in writes.values],
+                [v.ciphertext for v in writes.values],
+            ),
+        )
+        if len(self.curs.fetchall()) != len(writes.values):
+            reason = "personal data for a subject without a live key (erased meanwhile?)"
+            abort_transaction(self.curs, reason, "integrity_constraint_violation")
+
+
+def abort_transaction(curs: Cursor[DictRow], reason: str, errcode: str) -> None:
+    """Fail the insert transaction in the server, which raises (psycopg maps the code).
+
+    The library's insert path catches a Python exception raised after its INSERT and re-raises
+    it only after its transaction block has exited, i.e. after COMMIT: events would be stored
+    unsealed, or without their personal data. A server-side error aborts the transaction
+    first, so its COMMIT becomes a rollback and nothing of the batch is stored.
+    """
+    curs.execute(
+        SQL(
+            "DO $abort$ BEGIN RAISE EXCEPTION USING ERRCODE = {0}, MESSAGE = {1}; END $abort$"
+        ).format(Literal(errcode), Literal(reason.replace("$", "")[:500]))
+    )
+    curs.fetchall()
+    raise IntegrityError(reason)  # not reached: the statement above raises
+
+
+class StoreBusy(ConcurrentModification):
+    """The log stayed locked by other writers past the lock timeout; nothing was written.
+
+    Contention like a conflicting write, so it is a ConcurrentModification: retry the command
+    (the API answers 409, the watcher retries after a reload).
+    """
+
+
+_LIBRARY_INSERT: Callable[..., Sequence[int] | None] = inspect.unwrap(
+    PostgresApplicationRecorder.insert_events
+)
+"""The library's insert without its retry decorator (which also retries lock timeouts)."""
+CONNECTION_RETRIES = 10
+SIGNING_LOCK = 0x6C76_636B  # "lvck": with hashtext(schema.table), one checkpoint signer at a time
+
+
+def _is_lock_timeout(error: BaseException) -> bool:
+    cause = error if isinstance(error, psycopg.Error) else error.__cause__
+    return isinstance(cause, psycopg.errors.LockNotAvailable)
+
+
 class SealingPostgresRecorder(PostgresApplicationRecorder):
     """The library's recorder plus sealing and idempotency receipts in the same transaction."""
 
@@ -129,12 +234,15 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
         names = {
             "schema": Identifier(self.datastore.schema),
             "leaves": Identifier(f"{events_table_name}_leaves"),
             "nodes": Identifier(f"{events_table_name}_nodes"),
             "commands": Identifier(f"{events_table_name}_commands"),
             "checkpoints": Identifier(f"{events_table_name}_checkpoints"),
+            "subject_keys": Identifier(f"{events_table_name}_subject_keys"),
+            "personal": Identifier(f"{events_table_name}_personal"),
         }
         self.sql_create_statements.extend(SQL(s).format(**names) for s in SEAL_TABLES)
 
@@ -154,9 +262,79 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         receipt: Receipt | None = kwargs.get("receipt")
-        cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
-        seal(cursor, stored_events, receipt)
+        writes: VaultWrites | None = kwargs.get("vault")
+        try:
+            cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
+            seal(cursor, stored_events, receipt)
+            if writes:
+                vault = PostgresVaultCursor(curs, self.datastore.schema, self.events_table_name)
+                erasing = vault.write(writes)
+                if erasing is not None:
+                    self.erasures.append(erasing)
+        except psycopg.Error:
+            raise  # the server already aborted the transaction
+        except Exception as error:
+            abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
+            raise
         return notification_ids
+
+    # -- the personal-data vault (ledger.personal.Vault) ----------------------------------
+
+    def read_vault(self, subject: str, digest: str | None) -> VaultEntry:
+        """A subject's key slot and one ciphertext, in one statement (one snapshot)."""
+        statement = SQL(
+            "SELECT k.subject_id IS NOT NULL AS has_row, k.key, p.ciphertext "
+            "FROM (SELECT %s::text AS s) AS q "
+            "LEFT JOIN {0} AS k ON k.subject_id = q.s "
+            "LEFT JOIN {1} AS p ON p.subject_id = q.s AND p.digest = %s::text"
+        ).format(self._table("_subject_keys"), self._table("_personal"))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (subject, digest))
+            row = curs.fetchone()
+        assert row is not None
+        key, ciphertext = row["key"], row["ciphertext"]
+        slot = KeySlot(None if key is None else bytes(key), erased=row["has_row"] and key is None)
+        return VaultEntry(slot, None if ciphertext is None else bytes(ciphertext))
+
+    def personal_count(self, subject: str) -> int:
+        """How many personal values the vault holds for a subject."""
+        statement = SQL("SELECT COUNT(*) AS n FROM {0} WHERE subject_id = %s")
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement.format(self._table("_personal")), (subject,))
+            row = curs.fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    def compact_vault(self) -> bool:
+        """After an erasure's commit: True once the erased key bytes left the live table files.
+
+        An erased key stays in its heap page as a dead row version. VACUUM FULL writes the
+        (small) key table afresh, but MVCC makes it copy dead versions that a snapshot older
+        than the erasure might still see: while any session of this database (or a replication
+        slot, a prepared transaction) holds such a snapshot, the key survives. So this first
+        checks that the horizon passed the erasures recorded here (no erasure recorded: a
+        fresh transaction id, conservatively), and reports False instead of vacuuming in
+        vain; call it again later. Other roles' sessions are visible to that check only with
+        pg_read_all_stats. VACUUM FULL gives up after 5 s waiting for its exclusive lock
+        rather than stall every vault reader (False again). Ciphertexts are useless without
+        their key, so plain VACUUM suffices for them. Copies in the WAL, WAL archives,
+        replicas and backups remain (ledger/personal.py).
+        """
+        pending = list(self.erasures)
+        with self.datastore.get_connection() as conn:
+            erased = max(pending) if pending else _fresh_xid(conn)
+            if not _horizon_passed(conn, erased):
+                return False
+            conn.execute("SET lock_timeout = '5s'")
+            try:
+                conn.execute(SQL("VACUUM FULL {0}").format(self._table("_subject_keys")))
+                conn.execute(SQL("VACUUM {0}").format(self._table("_personal")))
+            except psycopg.errors.LockNotAvailable:
+                return False
+            finally:
+                conn.execute("RESET lock_timeout")
+        self.erasures = [x for x in self.erasures if x not in pending]
+        return True
 
     # -- the read side of the log (ledger.trail.SealedLog) --------------------------------
 
@@ -260,6 +438,82 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         assert row is not None
         return _checkpoint_row(row)
+
+    @contextmanager
+    def signing_lock(self) -> Iterator[None]:
+        """One checkpoint signer at a time across processes (ledger.trail.sign_checkpoint).
+
+        A session advisory lock on one pooled connection, awaited under the lock timeout (a
+        blocked signer gets StoreBusy, never a hang) and released on exit; if the process dies
+        the server ends its session, which releases the lock.
+        """
+        key = (SIGNING_LOCK, f"{self.datastore.schema}.{self.events_table_name}")
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.transaction():
+                    timeout = SQL("SET LOCAL lock_timeout = '{0}s'")
+                    conn.execute(timeout.format(self.datastore.lock_timeout))
+                    conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
+            except psycopg.errors.LockNotAvailable as error:
+                raise StoreBusy("another process is signing a checkpoint; retry") from error
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+
+    # -- writes: lock timeouts are contention, not a broken connection ----------------------
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert, retried on a dropped connection but never on a lock timeout.
+
+        The library retries every OperationalError ten times, so a writer blocked behind the
+        table lock used to wait ten lock timeouts (about 100 s) before failing. A lock timeout
+        is raised at once as StoreBusy; its transaction rolled back, so nothing was written.
+        A retry after a dropped connection is safe: a batch that did commit fails the retry
+        with IntegrityError and the runner then finds its receipt.
+        """
+        for attempt in range(1, CONNECTION_RETRIES + 1):
+            try:
+                return _LIBRARY_INSERT(self, stored_events, **kwargs)
+            except (InterfaceError, OperationalError) as error:
+                if _is_lock_timeout(error):
+                    raise StoreBusy(
+                        f"the event log stayed locked by other writers for more than "
+                        f"{self.datastore.lock_timeout} s (POSTGRES_LOCK_TIMEOUT); "
+                        "nothing was written: retry the command"
+                    ) from error
+                if attempt == CONNECTION_RETRIES:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
+
+
+HORIZON_PASSED = (
+    "WITH e AS (SELECT ((%(xid8)s::bigint %% 4294967296)::text)::xid AS x) "
+    "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity a, e WHERE a.pid <> pg_backend_pid() "
+    "AND (a.datname = current_database() OR a.backend_type = 'walsender') "
+    "AND ((a.backend_xmin IS NOT NULL AND age(a.backend_xmin) >= age(e.x)) "
+    "OR (a.backend_xid IS NOT NULL AND age(a.backend_xid) >= age(e.x)))) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_replication_slots s, e "
+    "WHERE s.xmin IS NOT NULL AND age(s.xmin) >= age(e.x)) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_prepared_xacts p, e "
+    "WHERE p.database = current_database() AND age(p.transaction) >= age(e.x)) AS passed"
+)
+
+
+def _horizon_passed(conn: psycopg.Connection[DictRow], xid8: int) -> bool:
+    """Whether no snapshot that could still see rows deleted by transaction `xid8` remains."""
+    row = conn.execute(HORIZON_PASSED, {"xid8": xid8}).fetchone()
+    return bool(row is not None and row["passed"])
+
+
+def _fresh_xid(conn: psycopg.Connection[DictRow]) -> int:
+    """A transaction id newer than every committed erasure (used when none was recorded)."""
+    row = conn.execute("SELECT pg_current_xact_id()::text AS xid").fetchone()
+    assert row is not None
+    return int(row["xid"])
 
 
 def _uuid_or_text(originator_id: str) -> UUID | str:

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from ledger.merkle import NodeKey, NodeReader
+from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import Leaf, Receipt, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
@@ -25,6 +26,16 @@ SEAL_TABLES = (
     "command_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {t}_checkpoints ("
     "size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {t}_subject_keys ("
+    "subject_id TEXT PRIMARY KEY, key BLOB) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS {t}_personal ("
+    "subject_id TEXT NOT NULL, digest TEXT NOT NULL, ciphertext BLOB NOT NULL, "
+    "PRIMARY KEY (subject_id, digest)) WITHOUT ROWID",
+)
+VAULT_READ = (
+    "SELECT k.subject_id IS NOT NULL, k.key, p.ciphertext FROM (SELECT ? AS s) AS q "
+    "LEFT JOIN {t}_subject_keys AS k ON k.subject_id = q.s "
+    "LEFT JOIN {t}_personal AS p ON p.subject_id = q.s AND p.digest = ?"
 )
 
 
@@ -99,6 +110,29 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def write_vault(c: SQLiteCursor, table: str, writes: VaultWrites) -> None:
+    """Apply one command's vault changes on its transaction; deleted bytes are zeroed.
+
+    `secure_delete` makes SQLite overwrite deleted cells and freed pages with zeros, so neither
+    an erased key nor a page rebuilt while balancing the vault's b-trees leaves old bytes behind.
+    A ciphertext is only stored under a live key: a key erased by a racing command fails it.
+    """
+    c.execute("PRAGMA secure_delete = ON")
+    c.executemany(f"INSERT INTO {table}_subject_keys VALUES (?,?)", writes.new_keys.items())
+    for value in writes.values:
+        c.execute(
+            f"INSERT INTO {table}_personal SELECT ?,?,? WHERE EXISTS "
+            f"(SELECT 1 FROM {table}_subject_keys WHERE subject_id=? AND key IS NOT NULL)",
+            (value.subject, value.digest, value.ciphertext, value.subject),
+        )
+        if c.sqlite_cursor.rowcount != 1:
+            raise IntegrityError(f"{value.subject} has no live key (erased meanwhile?)")
+    if writes.erase is not None:
+        c.execute(f"DELETE FROM {table}_personal WHERE subject_id=?", (writes.erase,))
+        c.execute(f"DELETE FROM {table}_subject_keys WHERE subject_id=?", (writes.erase,))
+        c.execute(f"INSERT INTO {table}_subject_keys VALUES (?, NULL)", (writes.erase,))
+
+
 class SealingSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's recorder plus sealing and idempotency receipts in the same transaction."""
 
@@ -126,7 +160,44 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         receipt = kwargs.get("receipt")
         if stored_events or receipt is not None:
             seal(SQLiteSealCursor(c, self.events_table_name), stored_events, receipt)
+        writes: VaultWrites | None = kwargs.get("vault")
+        if writes:
+            write_vault(c, self.events_table_name, writes)
         return notification_ids
+
+    # -- the personal-data vault (ledger.personal.Vault) ----------------------------------
+
+    def read_vault(self, subject: str, digest: str | None) -> VaultEntry:
+        """A subject's key slot and one ciphertext, in one read transaction."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(VAULT_READ.format(t=self.events_table_name), (subject, digest))
+            has_row, key, ciphertext = c.fetchone()
+        slot = KeySlot(None if key is None else bytes(key), erased=bool(has_row) and key is None)
+        return VaultEntry(slot, None if ciphertext is None else bytes(ciphertext))
+
+    def personal_count(self, subject: str) -> int:
+        """How many personal values the vault holds for a subject."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT COUNT(*) FROM {self.events_table_name}_personal WHERE subject_id=?",
+                (subject,),
+            )
+            return int(c.fetchone()[0])
+
+    def compact_vault(self) -> bool:
+        """After an erasure: move every page into the database file and empty the WAL.
+
+        Earlier WAL frames still hold the erased key's page as it was; a TRUNCATE checkpoint
+        copies the zeroed pages home and truncates the WAL to zero bytes. False when another
+        process's reader kept it from completing; the next erasure (or any later call) retries.
+        """
+        if self.datastore.pool.is_sqlite_memory_mode:
+            return True
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _log, _done = cursor.fetchone()
+        return not busy
 
     # -- the read side of the log (ledger.trail.SealedLog) --------------------------------
 

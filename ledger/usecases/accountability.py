@@ -12,7 +12,7 @@ from ledger.domain.penalties import PenaltyCase
 from ledger.domain.periods import PerformancePeriod, period_key
 from ledger.domain.rewards import Reward
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import AlreadyExists, InvalidValue
+from ledger.errors import AlreadyExists
 
 
 class AccountabilityUseCases(LedgerCore):
@@ -71,9 +71,6 @@ class AccountabilityUseCases(LedgerCore):
         appeal_deadline: datetime,
         witness_id: str | None = None,
     ) -> CommandResult:
-        if not isinstance(appeal_deadline, datetime) or appeal_deadline.tzinfo is None:
-            raise InvalidValue("appeal_deadline must be a timezone-aware datetime")
-
         def step(case: PenaltyCase, meta: Meta) -> None:
             if witness_id is not None:
                 self.active_staff(witness_id)

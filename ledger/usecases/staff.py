@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ledger.application import Acting, CommandResult, LedgerCore
-from ledger.domain.base import LedgerAggregate
+from ledger.domain.base import LedgerAggregate, require_text
 from ledger.domain.staff import Staff
 from ledger.envelope import CommandContext
 from ledger.errors import AlreadyExists
+from ledger.personal import mask_personal, subject_id
 
 
 class StaffUseCases(LedgerCore):
@@ -19,15 +20,24 @@ class StaffUseCases(LedgerCore):
         employee_no: str,
         job_family: str,
         certificates: tuple[str, ...] = (),
+        name: str | None = None,
     ) -> CommandResult:
+        """Onboard a person; their name goes to the vault as staff/<person id>'s data."""
+
         def act(a: Acting) -> list[LedgerAggregate]:
             if self.exists("staff", person_id):
                 raise AlreadyExists(f"staff {person_id!r} already exists")
+            ref = None
+            if name is not None:
+                subject = subject_id("staff", person_id)
+                ref = self.protect(a, subject, "name", require_text("name", name, 100))
             return [
-                Staff.onboard(a.meta(None), person_id, employee_no, job_family, tuple(certificates))
+                Staff.onboard(
+                    a.meta(None), person_id, employee_no, job_family, tuple(certificates), ref
+                )
             ]
 
-        return self.run(ctx, "onboard_staff", locals(), act)
+        return self.run(ctx, "onboard_staff", mask_personal(locals(), "name"), act)
 
     def assign_position(
         self,

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from ledger.application import Acting, CommandResult, LedgerCore
-from ledger.domain.base import LedgerAggregate
+from ledger.domain.base import LedgerAggregate, require_text
 from ledger.domain.tasks import Task
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import AlreadyExists
+from ledger.errors import AlreadyExists, InvalidValue
+from ledger.personal import PersonalRef, mask_personal, require_phone, subject_id
 
 
 class TaskUseCases(LedgerCore):
@@ -33,11 +34,16 @@ class TaskUseCases(LedgerCore):
         location: str,
         description: str,
         reporter_id: str | None = None,
+        reporter_name: str | None = None,
+        reporter_phone: str | None = None,
     ) -> CommandResult:
+        """Register a work order; the reporter's name and phone go to the vault, not the log."""
+
         def act(a: Acting) -> list[LedgerAggregate]:
             if self.exists("task", task_no):
                 raise AlreadyExists(f"task {task_no!r} already exists")
             responsible = self.responsible_for(area_id, service_line, ctx.occurred_at)
+            contact = self._reporter_contact(a, reporter_id, reporter_name, reporter_phone)
             task = Task.register(
                 a.meta(property_id),
                 task_no,
@@ -51,10 +57,28 @@ class TaskUseCases(LedgerCore):
                 description,
                 reporter_id,
                 responsible,
+                reporter_contact=contact,
             )
             return [task]
 
-        return self.run(ctx, "register_task", locals(), act)
+        args = mask_personal(locals(), "reporter_name", "reporter_phone")
+        return self.run(ctx, "register_task", args, act)
+
+    def _reporter_contact(
+        self, a: Acting, reporter_id: str | None, name: str | None, phone: str | None
+    ) -> dict[str, PersonalRef] | None:
+        """The reporter's contact details as vault references (owner/<reporter id>'s data)."""
+        if name is None and phone is None:
+            return None
+        if reporter_id is None:
+            raise InvalidValue("reporter name or phone needs the reporter's id (whose data it is)")
+        subject = subject_id("owner", reporter_id)
+        contact: dict[str, PersonalRef] = {}
+        if name is not None:
+            contact["name"] = self.protect(a, subject, "name", require_text("name", name, 100))
+        if phone is not None:
+            contact["phone"] = self.protect(a, subject, "phone", require_phone(phone))
+        return contact
 
     def _on_task(
         self,
@@ -164,11 +188,35 @@ class TaskUseCases(LedgerCore):
         return self._on_task(ctx, "cancel_task", locals(), lambda t, m: t.cancel(m, reason))
 
     def comment_on_task(
-        self, ctx: CommandContext, task_no: str, text: str, visibility: str = "internal"
+        self,
+        ctx: CommandContext,
+        task_no: str,
+        text: str,
+        visibility: str = "internal",
+        personal: bool = False,
     ) -> CommandResult:
+        """A note; `personal` puts its text in the vault as the task reporter's data."""
+        if personal:
+            return self._personal_comment(ctx, task_no, text, visibility)
+        args = mask_personal(locals(), "personal")
         return self._on_task(
-            ctx, "comment_on_task", locals(), lambda t, m: t.comment(m, text, visibility)
+            ctx, "comment_on_task", args, lambda t, m: t.comment(m, text, visibility)
         )
+
+    def _personal_comment(
+        self, ctx: CommandContext, task_no: str, text: str, visibility: str
+    ) -> CommandResult:
+        def act(a: Acting) -> list[LedgerAggregate]:
+            task = self.load(Task, "task", task_no)
+            if task.reporter_id is None:
+                raise InvalidValue("a personal comment needs a task with a reporter id")
+            words = require_text("text", text)
+            ref = self.protect(a, subject_id("owner", task.reporter_id), "comment", words)
+            task.comment(a.meta(task.property_id), "", visibility, text_ref=ref)
+            return [task]
+
+        args = mask_personal({**locals(), "personal": True}, "text", "personal")
+        return self.run(ctx, "comment_on_task", args, act)
 
     def record_follow_up(
         self, ctx: CommandContext, task_no: str, channel: str, satisfied: bool, comment: str = ""

@@ -1,0 +1,161 @@
+"""Data subjects (数据主体): legal holds and the erasure of one person's personal data.
+
+The stream is keyed by the subject id (``owner/O-GD-1-0101``, ``staff/GD-T1``) and holds no
+personal data itself. Erasure (PIPL art. 47, GDPR art. 17) is refused while a legal hold is
+active, because a dispute's evidence must survive (GDPR art. 17(3)(e)); erasure is final.
+
+Any of the three events may be the first of the stream (a hold or an erasure can come first) and
+may follow in it, which the library allows a "created" event only through `mutate`; so, as with
+`RecurringCreated` in contracts.py, the events apply themselves through the aggregate's private
+mutators, which only assign.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from eventsourcing.domain import CanMutateAggregate, event
+from eventsourcing.utils import get_topic
+
+from ledger.domain.base import LedgerAggregate, require_text
+from ledger.envelope import Meta
+from ledger.errors import AlreadyExists, IllegalTransition, NotFound
+from ledger.ids import stream_id
+from ledger.personal import require_subject
+
+
+class SubjectEvent(LedgerAggregate.Created):
+    """A Subject event that may open the stream or follow in it."""
+
+    subject: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        if aggregate is None:
+            return super().mutate(None)  # __init__, then apply()
+        CanMutateAggregate.mutate(self, aggregate)  # version check, then apply()
+        return aggregate
+
+
+class Subject(LedgerAggregate):
+    """One person as a data subject: the legal holds on their data and its erasure."""
+
+    class LegalHoldPlaced(SubjectEvent):
+        hold_id: str
+        reason: str
+        case_ref: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._hold_placed(self.hold_id, self.case_ref)
+
+    class LegalHoldReleased(SubjectEvent):
+        hold_id: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._hold_released(self.hold_id)
+
+    class SubjectErased(SubjectEvent):
+        reason: str
+        fields_erased: int
+        key_destroyed: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._erased(self.fields_erased)
+
+    @event(LegalHoldPlaced)
+    def __init__(self, meta: Meta, subject: str) -> None:
+        self.subject = subject
+        self.active_holds: dict[str, str] = {}
+        self.released_holds: tuple[str, ...] = ()
+        self.erased = False
+        self.fields_erased = 0
+
+    def _hold_placed(self, hold_id: str, case_ref: str) -> None:
+        self.active_holds = {**self.active_holds, hold_id: case_ref}
+
+    def _hold_released(self, hold_id: str) -> None:
+        self.active_holds = {k: v for k, v in self.active_holds.items() if k != hold_id}
+        self.released_holds = (*self.released_holds, hold_id)
+
+    def _erased(self, fields_erased: int) -> None:
+        self.erased = True
+        self.fields_erased = fields_erased
+
+    # -- commands --------------------------------------------------------------------------
+
+    @classmethod
+    def open_with_hold(
+        cls, meta: Meta, subject: str, hold_id: str, reason: str, case_ref: str
+    ) -> Self:
+        """The first event about a subject is a legal hold."""
+        return cls._create(
+            cls.LegalHoldPlaced,
+            id=stream_id("subject", require_subject(subject)),
+            meta=meta,
+            subject=subject,
+            **_hold_fields(hold_id, reason, case_ref),
+        )
+
+    @classmethod
+    def open_with_erasure(cls, meta: Meta, subject: str, reason: str, fields_erased: int) -> Self:
+        """The first event about a subject is its erasure (no hold was ever placed)."""
+        return cls._create(
+            cls.SubjectErased,
+            id=stream_id("subject", require_subject(subject)),
+            meta=meta,
+            subject=subject,
+            reason=require_text("reason", reason, 500),
+            fields_erased=fields_erased,
+            key_destroyed=True,
+        )
+
+    def place_hold(self, meta: Meta, hold_id: str, reason: str, case_ref: str) -> None:
+        """Suspend erasure for a dispute; hold ids are unique within the subject."""
+        self._require_not_erased("place a legal hold on")
+        if hold_id in self.active_holds or hold_id in self.released_holds:
+            raise AlreadyExists(f"hold {hold_id!r} already exists for {self.subject}")
+        self._next(self.LegalHoldPlaced, meta, **_hold_fields(hold_id, reason, case_ref))
+
+    def release_hold(self, meta: Meta, hold_id: str, reason: str) -> None:
+        """End one hold; erasure stays blocked while any other is active."""
+        if hold_id in self.released_holds:
+            raise IllegalTransition(f"hold {hold_id!r} of {self.subject} was already released")
+        if hold_id not in self.active_holds:
+            raise NotFound(f"no legal hold {hold_id!r} on {self.subject}")
+        reason = require_text("reason", reason, 500)
+        self._next(self.LegalHoldReleased, meta, hold_id=hold_id, reason=reason)
+
+    def erase(self, meta: Meta, reason: str, fields_erased: int) -> None:
+        """Record the erasure; the use case destroys the key in the same transaction."""
+        self._require_not_erased("erase")
+        if self.active_holds:
+            held = ", ".join(sorted(self.active_holds))
+            raise IllegalTransition(f"{self.subject} is under legal hold ({held}); not erased")
+        self._next(
+            self.SubjectErased,
+            meta,
+            reason=require_text("reason", reason, 500),
+            fields_erased=fields_erased,
+            key_destroyed=True,
+        )
+
+    def _next(self, event_class: type[SubjectEvent], meta: Meta, **fields: Any) -> None:
+        self.trigger_event(
+            event_class,
+            originator_topic=get_topic(type(self)),
+            meta=meta,
+            subject=self.subject,
+            **fields,
+        )
+
+    def _require_not_erased(self, action: str) -> None:
+        if self.erased:
+            raise IllegalTransition(f"cannot {action} {self.subject}: it was erased")
+
+
+def _hold_fields(hold_id: str, reason: str, case_ref: str) -> dict[str, str]:
+    return {
+        "hold_id": require_text("hold_id", hold_id, 100),
+        "reason": require_text("reason", reason, 500),
+        "case_ref": require_text("case_ref", case_ref, 200),
+    }
