@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine, MetaData
 
-from api import auth, idempotency, policy
+from api import auth, idempotency, pages, policy
 from api.auth import Accounts
 from api.body_limit import BodyLimit
 from api.deps import ApiSettings, Services
@@ -71,8 +72,10 @@ def create_app(
     """
     owned_ledger = ledger is None
     owned_engine = engine is None
-    the_ledger = Ledger(settings.database_url) if ledger is None else ledger
-    the_engine = views_engine(settings.database_url) if engine is None else engine
+    # Fresh randomness for personal-data keys comes from here, never from ledger/.
+    the_ledger = Ledger(settings.database_url, entropy=os.urandom) if ledger is None else ledger
+    schema = the_ledger.env.get("POSTGRES_SCHEMA")
+    the_engine = views_engine(settings.database_url, schema) if engine is None else engine
     for tables in API_TABLES:
         tables.create_all(the_engine)
     services = Services(
@@ -103,7 +106,7 @@ def create_app(
     app.state.services = services
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    # The server-rendered pages mount here, outside /api: app.include_router(pages.router).
+    pages.install(app)  # the server-rendered pages, outside /api
     add_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _document_problems(app)

@@ -1,0 +1,101 @@
+"""Chinese and English names for the codes the pages show (statuses, event types, roles)."""
+
+from __future__ import annotations
+
+STATUS: dict[str, str] = {
+    "registered": "已登记 registered",
+    "dispatched": "已派单 dispatched",
+    "accepted": "已接单 accepted",
+    "declined": "已拒单 declined",
+    "on_site": "已到场 on site",
+    "in_progress": "处理中 in progress",
+    "on_hold": "挂起 on hold",
+    "completed": "已完工 completed",
+    "signed_off": "已签字确认 signed off",
+    "owner_accepted": "业主已验收 owner accepted",
+    "returned": "业主退回 returned",
+    "reopened": "已重开 reopened",
+    "closed": "已关闭 closed",
+    "cancelled": "已取消 cancelled",
+}
+
+EVENT: dict[str, str] = {
+    "TaskRegistered": "登记工单 registered",
+    "TaskDispatched": "派单 dispatched",
+    "TaskAccepted": "接单 accepted",
+    "TaskDeclined": "拒单 declined",
+    "TaskReassigned": "改派 reassigned",
+    "ArrivedOnSite": "到场 arrived on site",
+    "WorkStarted": "开工 work started",
+    "TaskPutOnHold": "挂起 put on hold",
+    "TaskResumed": "恢复 resumed",
+    "WorkCompleted": "完工 work completed",
+    "CompletionSignedOff": "责任人签字 signed off",
+    "OwnerAccepted": "业主验收 owner accepted",
+    "OwnerReturned": "业主退回 owner returned",
+    "TaskReopened": "重开 reopened",
+    "TaskClosed": "关闭 closed",
+    "TaskCancelled": "取消 cancelled",
+    "TaskCommentAdded": "备注 comment",
+    "FollowUpVisitRecorded": "回访 follow-up visit",
+    "TaskFieldCorrected": "更正 field corrected",
+    "SlaBreached": "超时 SLA breached",
+    "SlaEscalated": "升级 SLA escalated",
+    "ResponsibilityAssigned": "指派责任 responsibility assigned",
+    "ResponsibilityAccepted": "接受责任 responsibility accepted",
+    "ResponsibilityReleased": "解除责任 responsibility released",
+    "WorkRuleAcknowledged": "确认制度 work rule acknowledged",
+    "AppealRuled": "申诉裁决 appeal ruled",
+    "CorrectiveActionVerified": "整改验证 correction verified",
+    "InspectionRoundCompleted": "巡检签字 inspection signed",
+    "PenaltyNotified": "处罚告知 penalty notified",
+}
+
+ROLE: dict[str, str] = {
+    "staff": "员工 staff",
+    "supervisor": "主管 supervisor",
+    "project_manager": "项目经理 project manager",
+    "quality_inspector": "品质督导 quality inspector",
+    "performance_officer": "履约监督部 performance officer",
+    "owner": "业主 owner",
+    "auditor": "审计 auditor",
+    "admin": "管理员 admin",
+}
+
+TERM: dict[str, str] = {
+    "OT": "准时 on time",
+    "Q": "质量 quality",
+    "R": "业主评价 owner rating",
+    "C": "合规 compliance",
+    "W": "工作量 workload",
+    "P": "扣分 penalty",
+    "B": "奖励 bonus",
+}
+
+GATE: dict[str, str] = {
+    "no_serious_violation": "一票否决 serious violation",
+    "workload": "工作量门槛 workload",
+    "minimum_sample": "样本量 minimum sample",
+    "exam": "季度考试 exam",
+    "no_pending_penalty": "无待决处罚 no pending penalty",
+}
+
+
+def status(code: str | None) -> str:
+    return "—" if code is None else STATUS.get(code, code)
+
+
+def event(code: str) -> str:
+    return EVENT.get(code, code)
+
+
+def role(code: str) -> str:
+    return ROLE.get(code, code)
+
+
+def term(code: str) -> str:
+    return TERM.get(code, code)
+
+
+def gate(code: str) -> str:
+    return GATE.get(code, code)
