@@ -24,8 +24,8 @@ $(DEV): pyproject.toml $(RUNTIME)
 install: $(RUNTIME)
 
 demo: $(RUNTIME)
-	$(BIN)/lvyue demo --fresh
-	$(BIN)/lvyue replay task/GD-0100 --as-of 2026-07-02T12:00:00+08:00
+	$(BIN)/lvyue demo --fresh --site-url http://$(HOST):$(PORT)
+	$(BIN)/lvyue serve --host $(HOST) --port $(PORT)
 
 test: $(DEV)
 	$(BIN)/pytest

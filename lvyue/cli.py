@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -29,8 +30,8 @@ console = Console()
 
 
 def open_ledger(settings: Settings) -> Ledger:
-    """The ledger on the configured store."""
-    return Ledger(settings.database_url)
+    """The ledger on the configured store, with the OS's randomness for personal-data keys."""
+    return Ledger(settings.database_url, entropy=os.urandom)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -55,6 +56,12 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="random seed: same seed, same events")] = 7,
     days: Annotated[int, typer.Option(min=1, max=366, help="days of operations")] = 90,
     fresh: Annotated[bool, typer.Option("--fresh", help="delete the SQLite file first")] = False,
+    accounts: Annotated[
+        bool, typer.Option(help="create demo log-ins with random passwords, printed once")
+    ] = True,
+    site_url: Annotated[str, typer.Option(help="where `lvyue serve` will listen")] = (
+        "http://127.0.0.1:8000"
+    ),
 ) -> None:
     """Write the deterministic demo data set (演示数据) through the ledger's use cases."""
     settings = Settings.from_env()
@@ -85,6 +92,10 @@ def demo_command(
         f"签名检查点 signed checkpoint at {size} events (key {settings.signing_key_path})"
     )
     console.print(f"试试 try: lvyue replay {DEMO_EXAMPLE_TASK} --as-of {DEMO_EXAMPLE_TIME}")
+    if accounts:
+        from lvyue.demo_accounts import open_demo_site
+
+        open_demo_site(ledger, settings, site_url)
 
 
 COUNT_LABELS = {
@@ -149,6 +160,7 @@ def replay_command(
         result = replay(ledger, stream, version=version, as_of=moment, axis=axis)
     except DomainError as error:
         raise fail(error.message) from None
+    result = reveal_state(ledger, result)  # personal references shown as values or [erased]
     if as_json:
         payload = {
             "stream_id": result.stream_id,
@@ -227,7 +239,36 @@ app.command("serve")(serve)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 
+# Personal data: erasure and legal holds (lvyue/personal_commands.py; replay reveals with it).
+from lvyue.personal_commands import erase, hold, release_hold, reveal_state  # noqa: E402
+
+app.command("erase")(erase)
+app.command("hold")(hold)
+app.command("release-hold")(release_hold)
+
+# The schema and bulk import (lvyue/db_commands.py, lvyue/import_commands.py).
+from ledger.schema import SchemaError  # noqa: E402
+from lvyue.db_commands import db_app  # noqa: E402
+from lvyue.import_commands import import_file  # noqa: E402
+
+app.add_typer(db_app, name="db")
+app.command("import")(import_file)
+
+# The KPIs and the 履约之星 ranking (lvyue/ranking_commands.py).
+from lvyue.ranking_commands import kpi, ranking  # noqa: E402
+
+app.command("ranking")(ranking)
+app.command("kpi")(kpi)
+
+# The SLA deadline watcher (lvyue/watch.py).
+from lvyue.watch import watch  # noqa: E402
+
+app.command("watch")(watch)
+
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; a store without a current schema is a message, exit 1."""
+    try:
+        app()
+    except SchemaError as error:
+        raise SystemExit(f"数据库结构 schema: {error}") from None

@@ -3,7 +3,8 @@
 Two properties, ~40 staff, one contract with the seed's SLA clauses and 90 days of operations:
 work orders with declines, hand-overs, holds, late and paper sign-offs and owner returns;
 patrols every two hours (a few missed), daily cleaning inspections with findings and corrective
-actions, elevator maintenance signed by the safety manager, penalties, appeals and rulings.
+actions, elevator maintenance signed by the safety manager, penalties, appeals and rulings;
+the SLA watcher every 15 minutes, with breaches, escalations, missed rounds and rule penalties.
 Same seed ⇒ same events.
 """
 
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 
 from ledger.ledger import Ledger
 from lvyue.demo import operations as ops
+from lvyue.demo import privacy, watching
 from lvyue.demo.roster import PROPERTIES, everyone
 from lvyue.demo.schedule import Scheduler
 from lvyue.demo.setup import setup
@@ -41,6 +43,16 @@ def write_demo(
     `after_day` runs at the end of every simulated day (the CLI signs checkpoints there).
     """
     before = app.recorder.max_notification_id() or 0
+    entropy, app.entropy = app.entropy, privacy.demo_entropy(seed)  # demo keys are not secret
+    try:
+        return _write(app, seed, days, after_day, before)
+    finally:
+        app.entropy = entropy
+
+
+def _write(
+    app: Ledger, seed: int, days: int, after_day: Callable[[], object] | None, before: int
+) -> DemoSummary:
     world = World(app, random.Random(seed), DEMO_START, days)
     scheduler = Scheduler(command_prefix=f"demo-{seed}")
     world.spawn = scheduler.spawn  # type: ignore[assignment]
@@ -53,6 +65,8 @@ def write_demo(
         scheduler.spawn(ops.monthly_penalties(world, prop))
     scheduler.spawn(ops.responsibility_changes(world))
     scheduler.spawn(ops.rewards(world))
+    scheduler.spawn(privacy.privacy_requests(world))
+    watching.spawn_all(world, seed, DEMO_START + timedelta(days=days + 10))
     for day in range(-1, days + 10):
         scheduler.run_until(DEMO_START + timedelta(days=day + 1))
         if after_day is not None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from ledger.domain.inspections import round_key
 from ledger.envelope import CommandContext
-from lvyue.demo.roster import MINIMUM_WAGE, WAGES, Property
+from lvyue.demo.roster import MINIMUM_WAGE, WAGES, Property, phone_of
 from lvyue.demo.schedule import Process, Step, call
 from lvyue.demo.world import Finding, World, evidence_digest, first_event_id
 
@@ -101,6 +101,7 @@ def task_life(w: World, prop: Property, task_no: str, at: datetime, kind: str) -
             f"{area} {rng.choice(prop.units)}",
             rng.choice(PROBLEMS[kind]),
             reporter,
+            reporter_phone=phone_of(reporter),
         ),
     )
     w.count("tasks")

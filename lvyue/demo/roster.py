@@ -1,11 +1,13 @@
 """Who and what the demo company has: two properties, ~40 staff, areas and their owners.
 
 Names of people are not in the ledger (personal data lives outside the hashed log); staff are
-referred to by their ids, and places carry descriptive names.
+referred to by their ids, and places carry descriptive names. Staff names and owners' phone
+numbers (fake, from the fixed lists at the end) go to the personal-data vault.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -141,3 +143,22 @@ def areas_of(prop: Property) -> list[AreaPlan]:
         )
     )
     return plans
+
+
+# -- personal data (stored in the vault, never in events) ------------------------------------
+
+SURNAMES = ("王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "高")
+GIVEN_NAMES = ("伟", "芳", "娜", "敏", "静", "磊", "强", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "建华", "志强", "丽华", "海燕", "国庆", "春梅", "文斌")
+MOBILE_PREFIXES = ("138", "139", "135", "136", "158", "159", "186", "187", "150", "152")
+
+
+def name_of(number: int) -> str:
+    """A fake but plausible Chinese name for the staff member numbered `number` (1-based)."""
+    return SURNAMES[(number * 7) % len(SURNAMES)] + GIVEN_NAMES[(number * 11) % len(GIVEN_NAMES)]
+
+
+def phone_of(owner_id: str) -> str:
+    """A fake mainland mobile number, fixed per owner id (drawn from no shared random source)."""
+    digest = hashlib.sha256(owner_id.encode()).digest()
+    prefix = MOBILE_PREFIXES[digest[0] % len(MOBILE_PREFIXES)]
+    return prefix + f"{int.from_bytes(digest[1:9], 'big') % 10**8:08d}"

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import chinese_calendar
 
-from lvyue.demo.roster import GARDEN, PROPERTIES, TOWER, areas_of, everyone
+from lvyue.demo.roster import GARDEN, PROPERTIES, TOWER, areas_of, everyone, name_of
 from lvyue.demo.schedule import Process, Step, call
 from lvyue.demo.world import World
 
@@ -56,7 +56,13 @@ def setup(w: World) -> Process:
         yield Step(
             tick(),
             "admin",
-            call(app.onboard_staff, person.person_id, f"E{number:04d}", person.family),
+            call(
+                app.onboard_staff,
+                person.person_id,
+                f"E{number:04d}",
+                person.family,
+                name=name_of(number),
+            ),
             kind="admin",
         )
     for person in everyone():
