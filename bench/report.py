@@ -1,0 +1,264 @@
+"""Results out: the machine description, the JSON file and the Markdown table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sqlite3
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Figure, pg_version
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MARKDOWN = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, CPU model and the versions that matter for these numbers."""
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(_meminfo_kib("MemTotal") / 1024 / 1024, 1),
+        "cpu": _cpu_model(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": pg_version(),
+        "eventsourcing": _package("eventsourcing"),
+        "psycopg": _package("psycopg"),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def _meminfo_kib(key: str) -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _package(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def write_json(doc: Mapping[str, Any], directory: Path, stamp: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stamp}.json"
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "s":
+        return f"{value:.3g} s" if value >= 1 else f"{value * 1000:.3g} ms"
+    if unit == "MB":
+        return f"{value:,.0f} MB"
+    short = {"events/s": "ev/s", "requests/s": "req/s"}.get(unit, unit)
+    return f"{value:,.0f} {short}"
+
+
+def _ratio(figure: Figure) -> str:
+    ratio = figure.ratio
+    if ratio is None:
+        return "–"
+    ratios = [r.ratio for r in figure.runs]
+    if figure.absolute:
+        text = f"**{_value(ratio, figure.unit)}** (absolute"
+        if len(ratios) > 1:
+            low, high = _value(min(ratios), figure.unit), _value(max(ratios), figure.unit)
+            return f"{text}; {low}–{high}, {len(ratios)} runs)"
+        return f"{text}, 1 run)"
+    if len(ratios) == 1:
+        return f"**{ratio:.2f}** (1 run)"
+    return f"**{ratio:.2f}** ({min(ratios):.2f}–{max(ratios):.2f}, {len(ratios)} runs)"
+
+
+def _verdict(figure: Figure) -> str:
+    if figure.status != "measured":
+        return figure.status
+    met = figure.met
+    if met is None:
+        return "–"
+    return "✅ met" if met else f"❌ {figure.shortfall()}"
+
+
+def table(figures: Sequence[Figure]) -> str:
+    """The results as one Markdown table."""
+    lines = [
+        "| # | figure | ours | baseline (same run) | ratio: median (min–max) | target | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        target = f.target.text if f.target is not None else "–"
+        baseline = _value(f.baseline, f.unit) if f.baseline_label else "–"
+        lines.append(
+            f"| {f.number} | {f.title} | {_value(f.ours, f.unit)} | "
+            f"{baseline} | {_ratio(f)} | {target} | {_verdict(f)} |"
+        )
+    return "\n".join(lines)
+
+
+def _notes(figures: Sequence[Figure]) -> str:
+    out = []
+    for f in figures:
+        parts = []
+        if f.ours_label:
+            parts.append(f"ours: {f.ours_label}")
+        if f.baseline_label:
+            parts.append(f"baseline: {f.baseline_label}")
+        if f.note:
+            parts.append(f.note)
+        if f.peak_rss_mb is not None:
+            parts.append(f"peak RSS {f.peak_rss_mb:,.0f} MB")
+        if f.details:
+            parts.append(", ".join(f"{k} {_detail(v)}" for k, v in f.details.items()))
+        out.append(f"- **{f.number}** {'; '.join(parts)}.")
+    return "\n".join(out)
+
+
+def _detail(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3g}" if value < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(doc: Mapping[str, Any], figures: Sequence[Figure]) -> str:
+    """docs/benchmarks.md: machine, date, method, the table and per-figure notes."""
+    m = doc["machine"]
+    load = ", ".join(f"{x:.2f}" for x in m["load_average"])
+    return f"""# Benchmarks
+
+Generated by `make bench` (`python -m bench{" --quick" if doc["quick"] else ""}`) on
+{doc["started"]}; the whole run took {doc["wall_seconds"] / 60:.1f} minutes. Do not edit by hand.
+
+**Machine:** {m["cores"]} cores, {m["memory_gb"]} GB RAM, {m["cpu"]}; {m["os"]};
+Python {m["python"]}, SQLite {m["sqlite"]}, PostgreSQL {m["postgresql"] or "not available"},
+eventsourcing {m["eventsourcing"]}, psycopg {m["psycopg"]}. Load average when the run started:
+{load} (the machine is shared, which is why every figure is a ratio).
+
+**Method.** Every figure compares our code path with a baseline measured in the same run: raw
+sqlite3 / psycopg writing the same events table (created by lvyue's schema migration, whose DDL
+is the eventsourcing library's) and the same stored bytes with the same durability (SQLite WAL
++ synchronous=FULL; PostgreSQL durable commits), raw keyset scans with `json.loads`, a
+read + parse + SHA-256 loop, a bare FastAPI endpoint. The two variants of a repetition run back
+to back in alternating order, each on a fresh database; the ratio is computed per repetition
+and the table shows the median with its min–max. Rates are medians of the repetitions.
+For "≤" targets the ratio is a time ratio (ours ÷ baseline), for "≥" targets a rate ratio.
+Raw results: `bench/results/<timestamp>.json`. Rerun one figure with
+`python -m bench --only NAME` (names: `python -m bench --list`).
+
+{table(figures)}
+
+## What each row measures
+
+{_notes(figures)}
+{_misses(figures)}"""
+
+
+WHY_MISSED: dict[str, str] = {
+    "write_sqlite_single": (
+        "The command is one durable commit like the baseline plus about 0.5 ms of CPU: two read "
+        "transactions (idempotency receipt, stream existence), the domain, the public record, "
+        "its RFC 8785 leaf hash and the Merkle frontier reads and inserts. When fsync is fast "
+        "the CPU share decides. Closing it: one read for receipt + existence, keep the frontier "
+        "in memory under the writer lock, a fast canonical-JSON path for our records."
+    ),
+    "write_sqlite_batch100": (
+        "Each imported line is parsed and validated, runs its use case with two read "
+        "transactions (receipt, existence), is mapped and sealed (canonical JSON ≈ 0.1 ms per "
+        "event, one prev-leaf lookup per event), while the baseline writes ready bytes. "
+        "Closing it: look up the batch's receipts and streams in one query each, one "
+        "prev-leaf query per batch, a canonical-JSON fast path (json.dumps with sorted keys "
+        "equals RFC 8785 for records without floats or astral-plane keys)."
+    ),
+    "write_pg_batch100": (
+        "As for SQLite, but every per-command read is a network round trip (about 4 per "
+        "line) and the seal adds ~6 statements per batch. Closing it: batch the reads per "
+        "batch (= ANY(%s)), pipeline the seal statements, and COPY the events."
+    ),
+    "write_pg_single": (
+        "About 11 statements in 3 transactions (receipt read, existence read, then lock, "
+        "notify, insert, tree size, frontier leaves and nodes, leaf, node and receipt "
+        "inserts); each fetch inside the pipeline forces a sync, so ~8 round trips against "
+        "the baseline's 2. Closing it: one read for receipt + existence, and the seal as one "
+        "statement (or a server-side function) pipelined with the insert."
+    ),
+    "sealing_overhead_pg": (
+        "Sealing adds ~6 sequential round trips inside the locked transaction (tree size, "
+        "frontier leaves, frontier nodes, leaf insert, node insert); the fix is the same as "
+        "for row 3: one pipelined statement for the seal."
+    ),
+    "sealing_overhead_sqlite": (
+        "Sealing CPU (canonical JSON, hashing, frontier reads) is no longer hidden by the "
+        "fsync; see row 1."
+    ),
+    "rebuild_sqlite": (
+        "The baseline only reads; the rebuild writes about 4 rows per event (110k rows for "
+        "the demo's 29.5k events) into 6 views with some 40 secondary indexes, through "
+        "SQLAlchemy Core with a TypeDecorator conversion per datetime (≈ 8 per event), and "
+        "commits every page. "
+        "Closing it: pre-formatted values and raw executemany in rebuild mode, pages of "
+        "10,000 during a rebuild, secondary indexes created after the bulk load."
+    ),
+    "rebuild_pg": (
+        "As on SQLite, with an executemany round trip per view and page. Closing it: COPY "
+        "into the view tables in rebuild mode, indexes after the load, larger pages."
+    ),
+    "asof_replay_vs_raw": (
+        "replay_as_of reads and decodes the 500 events twice (select_events for the event "
+        "list, then repository.get re-selects and re-decodes them), and the library's "
+        "project_aggregate checks a runtime Protocol with isinstance per event (≈ 30% of the "
+        "time). Closing it: decode once and fold those events into the aggregate, or "
+        "snapshots every 100 versions."
+    ),
+    "http_command": (
+        "Per request ≈ 5 ms against ≈ 0.5 ms for the bare endpoint: the token lookup "
+        "(≈ 1.6 ms, a SELECT through SQLAlchemy per request), the idempotency claim "
+        "(≈ 0.3 ms), the durable command (≈ 2.6 ms, fsync-bound) and the projector catch-up "
+        "after every command (≈ 2.6 ms). Closing it: cache token → principal, catch the "
+        "views up in the background (`catch_up=False` + `lvyue project`); the fsync stays, "
+        "so 0.5× a write-nothing endpoint needs group commit across concurrent requests."
+    ),
+    "demo_wall_time": (
+        "The demo writes thousands of commands, each a durable commit, and runs the watcher "
+        "daily; writing its days through the bulk import path would batch the commits."
+    ),
+}
+
+
+def _misses(figures: Sequence[Figure]) -> str:
+    """Why each missed target was missed and what would close it (from profiling)."""
+    missed = [f for f in figures if f.met is False]
+    if not missed:
+        return ""
+    lines = ["", "## Missed targets: why, and what would close them", ""]
+    for f in missed:
+        why = WHY_MISSED.get(f.name, "not analysed yet")
+        lines.append(f"- **{f.number}** ({f.shortfall()}). {why}")
+    return "\n".join(lines) + "\n"
