@@ -8,6 +8,7 @@ authenticated principal and `recorded_at` is always the server clock.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,7 @@ class CommandCall:
     keys: IdempotencyKeys
     projector: Projector | None
     clock: Callable[[], datetime]
+    write_lock: threading.Lock
     method: str
     path: str
     idempotency_key: str
@@ -80,6 +82,19 @@ class CommandCall:
     ) -> CommandOut:
         """Authorize and execute `call`; 201 on first execution, 200 on an idempotent retry."""
         self.guard.require(action, target.properties, body.on_behalf_of)
+        with self.write_lock:
+            result = self._execute(target, body, call)
+
+        response.status_code = 200 if result.repeated else 201
+        return CommandOut(
+            command_id=result.command_id,
+            idempotency_key=self.idempotency_key,
+            repeated=result.repeated,
+            events=[EventRef(stream_id=s, version=v) for s, v in result.events],
+        )
+
+    def _execute(self, target: Target, body: CommandBody, call: Call) -> CommandResult:
+        """Claim the key, run the use case and bring the views up to date, in turn."""
         self._check_expected_version(target)
         cid = command_id(self.guard.principal, self.idempotency_key)
         fingerprint = request_fingerprint(self.method, self.path, body.model_dump(mode="json"))
@@ -95,13 +110,7 @@ class CommandCall:
             raise
         if not result.repeated and self.projector is not None:
             self.projector.catch_up()
-        response.status_code = 200 if result.repeated else 201
-        return CommandOut(
-            command_id=result.command_id,
-            idempotency_key=self.idempotency_key,
-            repeated=result.repeated,
-            events=[EventRef(stream_id=s, version=v) for s, v in result.events],
-        )
+        return result
 
     def _context(self, cid: str, body: CommandBody) -> CommandContext:
         now = self.clock()

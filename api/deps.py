@@ -50,6 +50,10 @@ class Services:
     clock: Callable[[], datetime]
     _key: SigningKey | None = field(default=None, repr=False)
     _key_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Commands of one process take turns: the store has one writer anyway, and queueing here
+    # (instead of in the library's connection pool, which gives up after 5 s) turns a burst of
+    # concurrent requests into waiting, never into errors.
+    write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def signing_key(self) -> SigningKey:
         """The log's checkpoint key, loaded (or created with mode 0600) on first use."""
@@ -147,6 +151,7 @@ def get_command(
         keys=services.keys,
         projector=services.projector,
         clock=services.clock,
+        write_lock=services.write_lock,
         method=request.method,
         path=request.url.path,
         idempotency_key=idempotency_key,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -160,6 +161,14 @@ async def _trail(request: Request, error: Exception) -> JSONResponse:
     return problem_response(request, 500, "log_integrity", str(error))
 
 
+async def _store_busy(request: Request, error: Exception) -> JSONResponse:
+    """The database is momentarily unavailable (a lock or pool wait ran out): retry, not a 500."""
+    log.warning("store busy on %s %s: %s", request.method, request.url.path, error)
+    return problem_response(
+        request, 503, "store_busy", "the store is busy; retry the request", {"Retry-After": "1"}
+    )
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(request, 500, "internal_error", "an unexpected error occurred")
@@ -172,6 +181,7 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(TrailError, _trail)
+    app.add_exception_handler(OperationalError, _store_busy)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -148,7 +148,7 @@ def _rebuild_pg(ctx: Context, db: Path, events: int, days: int, reps: int, title
                 "6b",
                 "rebuild_pg",
                 title,
-                "Projector.rebuild() of every view on PostgreSQL, pages of 1,000",
+                "Projector.rebuild() of every registered view on PostgreSQL, pages of 1,000",
                 "raw psycopg keyset scan by notification_id, pages of 1,000, json.loads each",
                 "events/s",
                 REBUILD_TARGET,

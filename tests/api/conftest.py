@@ -135,10 +135,12 @@ class Api:
         return items
 
 
-def build(tmp_path: Path) -> tuple[FastAPI, Ledger, TickingClock, dict[str, str]]:
-    ledger = Ledger("memory://")
+def build(
+    tmp_path: Path, database_url: str = "memory://"
+) -> tuple[FastAPI, Ledger, TickingClock, dict[str, str]]:
+    ledger = Ledger(database_url)
     clock = TickingClock()
-    settings = FakeSettings("memory://", str(tmp_path / "signing.key"))
+    settings = FakeSettings(database_url, str(tmp_path / "signing.key"))
     app = create_app(settings, ledger=ledger, clock=clock, password_hasher=CHEAP_HASHER)
     accounts = app.state.services.accounts
     tokens = {
