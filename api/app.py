@@ -28,8 +28,11 @@ from api.routers import (
     commands_staff,
     commands_tasks,
     commands_trail,
+    kpis,
+    personal,
     queries,
     session,
+    sla,
 )
 from ledger.ledger import Ledger
 from projections.database import views_engine
@@ -47,6 +50,9 @@ API_ROUTERS: Sequence[APIRouter] = (
     commands_accountability.router,
     commands_trail.router,
     queries.router,
+    personal.router,
+    sla.router,
+    kpis.router,
 )
 API_TABLES: Sequence[MetaData] = (auth.metadata, policy.metadata, idempotency.metadata)
 

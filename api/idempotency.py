@@ -14,11 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.policy import Principal
 from api.problems import ApiProblem
+from ledger.personal import mask_personal
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
 
@@ -38,8 +40,26 @@ def command_id(principal: Principal, key: str) -> str:
     return f"{principal.kind}:{principal.principal_id}/{key}"
 
 
+class MasksPersonal(BaseModel):
+    """A request body with personal fields: they are dumped (and so fingerprinted) masked.
+
+    The fingerprint table is never erased and a SHA-256 of a phone number is brute-forced in
+    seconds, so, like the ledger's own receipts (`ledger.personal.mask_personal`), a personal
+    value counts only as present: a retry that changes only a personal value is a repeat.
+    """
+
+    def personal_fields(self) -> tuple[str, ...]:
+        """The fields of this body that hold personal data (they may depend on its values)."""
+        return ()
+
+    @model_serializer(mode="wrap")
+    def _mask_personal(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return mask_personal(dumped, *self.personal_fields())
+
+
 def request_fingerprint(method: str, path: str, body: Any) -> str:
-    """A digest of everything the command depends on."""
+    """A digest of everything the command depends on (personal values masked: MasksPersonal)."""
     text = json.dumps([method, path, body], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -156,6 +156,13 @@ POLICY: dict[str, Rule] = {
     "read_audit_trail": _r(OVERSEERS, AUDITOR, ADMIN),
     "replay_stream": _r(OVERSEERS, AUDITOR, ADMIN),
     "read_access_denials": _r(ADMIN, AUDITOR),
+    "read_sla_breaches": _r(READERS),
+    "read_kpis": _r(OVERSEERS, AUDITOR, ADMIN),
+    # personal data (company-wide: a data subject belongs to no one property)
+    "place_legal_hold": _r(ADMIN),
+    "release_legal_hold": _r(ADMIN),
+    "erase_subject": _r(ADMIN),
+    "reveal_personal": _r(ADMIN, PROJECT_MANAGER),
 }
 """The role × action table; `owner_voice`: front-desk roles only with `on_behalf_of`."""
 

@@ -21,7 +21,7 @@ from projections import kpi_queries
 from projections.ranking import Entry
 
 router = APIRouter(include_in_schema=False)
-KPI_ACTION = "read_audit_trail"
+KPI_ACTION = "read_kpis"
 """Scores and their evidence are for overseers, auditors and admins (no KPI action yet)."""
 Quarter = Annotated[str | None, Query(pattern=r"^([0-9]{4}Q[1-4])?$")]
 Property = Annotated[

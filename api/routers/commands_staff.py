@@ -6,18 +6,24 @@ from fastapi import APIRouter, Response
 
 from api.command import COMMAND_RESPONSES, Target, joined
 from api.deps import CommandDep
+from api.idempotency import MasksPersonal
 from api.schemas import Code, CommandBody, CommandOut, Ids, Key, KeyPath, Text
 
 router = APIRouter(prefix="/staff", tags=["staff"], responses=COMMAND_RESPONSES)
 
 
-class OnboardStaff(CommandBody):
-    """Personal data (name, phone, ID number) is never sent here: only the person id."""
+class OnboardStaff(MasksPersonal, CommandBody):
+    """`name` is the person's personal data (staff/<person_id>): kept encrypted in the vault,
+    never in the log, and erasable; everything else refers to the person by id."""
 
     person_id: Key
     employee_no: Key
     job_family: Code
     certificates: Ids = ()
+    name: Text | None = None
+
+    def personal_fields(self) -> tuple[str, ...]:
+        return ("name",)
 
 
 class AssignPosition(CommandBody):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from api.command import COMMAND_RESPONSES, Call, CommandCall, Target
 from api.deps import CommandDep
+from api.idempotency import MasksPersonal
 from api.schemas import (
     Code,
     CommandBody,
@@ -21,7 +24,10 @@ from api.schemas import (
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=COMMAND_RESPONSES)
 
 
-class RegisterTask(CommandBody):
+class RegisterTask(MasksPersonal, CommandBody):
+    """`reporter_name` / `reporter_phone` are the reporter's (owner/<reporter_id>) personal
+    data: kept encrypted in the vault, never in the log, and erasable."""
+
     task_no: Key
     property_id: Key
     area_id: Key
@@ -32,6 +38,11 @@ class RegisterTask(CommandBody):
     location: Text
     description: Text
     reporter_id: Key | None = None
+    reporter_name: Text | None = None
+    reporter_phone: Code | None = None
+
+    def personal_fields(self) -> tuple[str, ...]:
+        return ("reporter_name", "reporter_phone")
 
 
 class DispatchTask(CommandBody):
@@ -86,9 +97,22 @@ class CloseTask(CommandBody):
     reason: Code = "accepted"
 
 
-class Comment(CommandBody):
+class Comment(MasksPersonal, CommandBody):
+    """`personal`: the text is the reporter's personal data (vault, not log; erasable)."""
+
     text: Text
     visibility: Code = "internal"
+    personal: bool = False
+
+    def personal_fields(self) -> tuple[str, ...]:
+        return ("text", "personal") if self.personal else ("personal",)
+
+    def args(self) -> dict[str, Any]:
+        """`personal` is passed only when set: a plain comment is the call it always was."""
+        args = super().args()
+        if not self.personal:
+            del args["personal"]
+        return args
 
 
 class FollowUp(CommandBody):

@@ -7,6 +7,7 @@ API tokens for them; `api` wraps the test client with per-principal helpers.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -138,7 +139,7 @@ class Api:
 def build(
     tmp_path: Path, database_url: str = "memory://"
 ) -> tuple[FastAPI, Ledger, TickingClock, dict[str, str]]:
-    ledger = Ledger(database_url)
+    ledger = Ledger(database_url, entropy=os.urandom)
     clock = TickingClock()
     settings = FakeSettings(database_url, str(tmp_path / "signing.key"))
     app = create_app(settings, ledger=ledger, clock=clock, password_hasher=CHEAP_HASHER)

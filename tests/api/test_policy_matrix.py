@@ -121,6 +121,16 @@ ENDPOINTS: list[tuple[str, str, set[str], str]] = [
     ("GET", "/replay/task/{task}", OVER | {AU, AD}, "scoped"),
     ("GET", "/diff/task/{task}?from_version=1", OVER | {AU, AD}, "scoped"),
     ("GET", "/access-denials?property_id={P}", {AD, AU}, "scoped"),
+    ("GET", "/tasks/{task}/sla", READ | {OW}, "scoped"),
+    ("GET", "/sla/breaches?property_id={P}", READ, "scoped"),
+    ("GET", "/kpis/people/{person}?period=2026Q3", OVER | {AU, AD}, "scoped"),
+    ("GET", "/kpis/teams/{person}", OVER | {AU, AD}, "scoped"),
+    ("GET", "/kpis/properties/{P}?period=2026-07", OVER | {AU, AD}, "scoped"),
+    ("GET", "/rankings/2026Q3?property_id={P}", OVER | {AU, AD}, "scoped"),
+    ("POST", "/subjects/owner/O1/holds", {AD}, "company"),
+    ("POST", "/subjects/owner/O1/holds/H1/release", {AD}, "company"),
+    ("POST", "/subjects/owner/O1/erase", {AD}, "company"),
+    ("GET", f"/personal/owner/O1/{'ab' * 32}?stream=task/{{task}}", {AD, PM}, "scoped"),
 ]
 KIND = {OW: "owner", AU: "auditor", AD: "admin"}
 SAMPLES: dict[str, Any] = {"string": "x1", "integer": 1, "boolean": True, "array": []}
@@ -297,6 +307,8 @@ def request_body(api: Api, method: str, path: str, target: str) -> dict[str, Any
         ("/C1/", "/{clause_id}/"),
         ("/CAL", "/{calendar_id}"),
         ("/CL/", "/{checklist_id}/"),
+        ("/owner/O1/", "/{subject_kind}/{person_id}/"),
+        ("/H1/", "/{hold_id}/"),
     ):
         template = template.replace(placeholder, name)
     operation = schema["paths"][template][method.lower()]

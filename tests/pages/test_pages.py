@@ -169,8 +169,8 @@ def test_out_of_scope_pages_are_403_with_the_reason_and_are_recorded(
         f"/tasks/{site.task_no}": "replay_stream",
         f"/areas/{site.area_id}": "read_area",
         "/people/GD-CS/signatures?property=P-GARDEN": "read_signatures",
-        "/ranking?period=2026Q3&property=P-GARDEN": "read_audit_trail",
-        "/charts?property=P-GARDEN": "read_audit_trail",
+        "/ranking?period=2026Q3&property=P-GARDEN": "read_kpis",
+        "/charts?property=P-GARDEN": "read_kpis",
         event: "read_audit_trail",
     }
 
