@@ -8,8 +8,10 @@ stream's first event carries. Imports SQLAlchemy only: no ledger code, no web fr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -65,8 +67,13 @@ positions = Table(
 """Per view: the last notification id applied, and the digest of the view's table DDL."""
 
 
+@lru_cache(maxsize=1 << 16)
 def utc(text: str) -> datetime:
-    """An RFC 3339 time from a record, as an aware UTC datetime."""
+    """An RFC 3339 time from a record, as an aware UTC datetime.
+
+    Cached: every view parses the same event's times, so a page parses each string once
+    (datetimes are immutable, so sharing them between views is safe).
+    """
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
@@ -79,20 +86,29 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     """Insert a page's new rows in one round trip.
 
     The types' own bind processors convert the values, but the per-row statement machinery is
-    skipped: on PostgreSQL one `INSERT … SELECT * FROM unnest(arrays)`, elsewhere one DB-API
-    executemany of the compiled INSERT.
+    skipped: on PostgreSQL one COPY FROM STDIN, elsewhere one DB-API executemany of the
+    compiled INSERT. Rows are picked apart and transposed by C loops
+    (itemgetter, zip, map) and only the columns that need it are converted.
     """
     if not rows:
         return
     plan = _plan(table, conn.dialect)
-    columns = [
-        [row[name] for row in rows] if convert is None else [convert(row[name]) for row in rows]
-        for name, convert in plan.columns
-    ]
+    columns: list[Sequence[Any]] = list(zip(*map(plan.getter, rows), strict=True))
+    for index, convert in plan.converters:
+        columns[index] = list(map(convert, columns[index]))
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(plan.sql, tuple(columns))
+        _copy(conn, plan.sql, zip(*columns, strict=True))
     else:
         conn.exec_driver_sql(plan.sql, list(zip(*columns, strict=True)))
+
+
+def _copy(conn: Connection, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """PostgreSQL COPY FROM STDIN on the connection's own transaction (psycopg formats rows in
+    C; the array dumping of `unnest` is pure Python and dominated a rebuild)."""
+    raw: Any = conn.connection.dbapi_connection  # a psycopg 3 Connection
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 class _InsertPlan:
@@ -103,15 +119,48 @@ class _InsertPlan:
         names = [column.name for column in table.columns]
         target = f"{preparer.format_table(table)} ({', '.join(map(preparer.quote, names))})"
         if dialect.name == "postgresql":
-            arrays = ", ".join(f"%b::{column.type.compile(dialect)}[]" for column in table.columns)
-            self.sql = f"INSERT INTO {target} SELECT * FROM unnest({arrays})"
+            self.sql = f"COPY {target} FROM STDIN"
         else:
             self.sql = str(insert(table).compile(dialect=dialect, column_keys=names))
-        self.columns = [(column.name, _converter(column, dialect)) for column in table.columns]
+        converters = [_converter(column, dialect) for column in table.columns]
+        self.converters = [(i, convert) for i, convert in enumerate(converters) if convert]
+        self.getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] = _getter(names)
+
+
+def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A row → values-in-column-order function (a tuple even for a one-column table)."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return itemgetter(*names)
 
 
 def _converter(column: Column[Any], dialect: Dialect) -> Any:
+    if isinstance(column.type, UtcDateTime):
+        return _sqlite_utc_text if dialect.name == "sqlite" else _utc_instant
     return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+@lru_cache(maxsize=1 << 16)
+def _utc_instant(value: datetime | None) -> datetime | None:
+    """UtcDateTime's bind processing elsewhere (PostgreSQL), cached like `_sqlite_utc_text`."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime bound to a UTC column")
+    return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=1 << 16)
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """UtcDateTime's bind processing on SQLite, cached (the hot path of a rebuild: several views
+    store the same event's times): the fixed-width text SQLAlchemy's DATETIME format writes.
+    Equal instants share a cache entry, which is right: the text is the UTC instant."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime bound to a UTC column")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 _plans: dict[tuple[int, str], _InsertPlan] = {}

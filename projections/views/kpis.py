@@ -953,6 +953,8 @@ class KpiView:
 
     name = "kpis"
     tables = (kpi_state, kpi_staff, kpi_facts)
+    write_indexes = ("ix_kpi_facts_stream",)
+    """Kept during a rebuild: each page deletes the changed streams' facts by stream id."""
 
     def apply(self, conn: Connection, records: Sequence[Record], ids: Sequence[int]) -> None:
         followed = [r for r in records if r["type"] in CREATES or r["type"] in STEPS]
