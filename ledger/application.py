@@ -50,6 +50,8 @@ class ReceiptReader(Protocol):
 
     def find_receipt(self, command_id: str) -> Receipt | None: ...
 
+    def find_receipts(self, command_ids: Sequence[str]) -> dict[str, Receipt]: ...
+
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -142,18 +144,20 @@ class LedgerCore(Application[UUID]):
     def run(
         self, ctx: CommandContext, command: str, args: Mapping[str, Any], act: Act
     ) -> CommandResult:
-        """Validate, dedupe, act and save atomically; see the module docstring."""
+        """Validate, act and save atomically; see the module docstring.
+
+        A repeated command id is found where it shows: its receipt's primary key refuses the
+        save (IntegrityError), or its first run refuses the act (DomainError). Either way the
+        receipt is then looked up, so a fresh command, the common case, reads no receipt.
+        """
         _validate_context(ctx)
         args = {k: v for k, v in args.items() if k not in ("self", "ctx") and not callable(v)}
         digest = fingerprint(command, args)
         staged = _BATCH.get()
         if staged is not None:
             return self._stage(staged, ctx, digest, act)
-        earlier = self.receipt(ctx.command_id, digest)
-        if earlier is not None:
-            return earlier
-        acting = Acting(ctx, self.role_of(ctx))
         try:
+            acting = Acting(ctx, self.role_of(ctx))
             aggregates = act(acting)
         except DomainError as error:
             return self._repeat_or_raise(ctx, digest, error)
@@ -189,14 +193,7 @@ class LedgerCore(Application[UUID]):
 
     def receipt(self, command_id: str, digest: str) -> CommandResult | None:
         """The first result of a command id, or None; a different command under it is refused."""
-        stored = self.stored_receipt(command_id)
-        if stored is None:
-            return None
-        if stored.fingerprint != digest:
-            raise CommandIdReused(
-                f"command id {command_id!r} was already used for a different command"
-            )
-        return CommandResult.from_json(stored.result, repeated=True)
+        return _result_of(self.stored_receipt(command_id), command_id, digest)
 
     def stored_receipt(self, command_id: str) -> Receipt | None:
         """Look the receipt up in whichever sealing store backs this application."""
@@ -285,7 +282,9 @@ class LedgerCore(Application[UUID]):
         self, staged: Batch, ctx: CommandContext, digest: str, act: Act
     ) -> CommandResult:
         """`run` inside a batch: the same checks, staged instead of saved."""
-        earlier = staged.receipt(ctx.command_id, digest) or self.receipt(ctx.command_id, digest)
+        earlier = staged.receipt(ctx.command_id, digest) or self._stored_for_batch(
+            staged, ctx.command_id, digest
+        )
         if earlier is not None:
             return earlier
         acting = Acting(ctx, self.role_of(ctx), VaultWrites(new_keys=dict(staged.vault.new_keys)))
@@ -306,6 +305,22 @@ class LedgerCore(Application[UUID]):
         staged.vault.values.extend(acting.vault.values)
         return result
 
+    def prefetch_receipts(self, staged: Batch, command_ids: Sequence[str]) -> None:
+        """Read the stored receipts of a batch's command ids in one statement up front."""
+        recorder = self.recorder
+        if not isinstance(recorder, ReceiptReader):
+            raise TypeError("the event store is not a sealing recorder")
+        found = recorder.find_receipts(command_ids)
+        staged.prefetched.update({c: found.get(c) for c in command_ids})
+
+    def _stored_for_batch(
+        self, staged: Batch, command_id: str, digest: str
+    ) -> CommandResult | None:
+        """`receipt`, answered from the batch's prefetched receipts when it has them."""
+        if command_id not in staged.prefetched:
+            return self.receipt(command_id, digest)
+        return _result_of(staged.prefetched[command_id], command_id, digest)
+
     def _staged_or_stored(self, sid: UUID) -> LedgerAggregate:
         """A copy of the batch's staged aggregate (a refused command must not touch it), else
         the stored one."""
@@ -324,6 +339,7 @@ class Batch:
     events: list[Any] = field(default_factory=list)
     receipts: dict[str, Receipt] = field(default_factory=dict)
     vault: VaultWrites = field(default_factory=VaultWrites)
+    prefetched: dict[str, Receipt | None] = field(default_factory=dict)
 
     def pending_count(self, aggregate: LedgerAggregate) -> int:
         """How many of the aggregate's pending events earlier commands of the batch staged."""
@@ -347,6 +363,15 @@ class Batch:
                 f"command id {command_id!r} was already used for a different command"
             )
         return CommandResult.from_json(stored.result, repeated=True)
+
+
+def _result_of(stored: Receipt | None, command_id: str, digest: str) -> CommandResult | None:
+    """A stored receipt as the repeated command's result; a different command is refused."""
+    if stored is None:
+        return None
+    if stored.fingerprint != digest:
+        raise CommandIdReused(f"command id {command_id!r} was already used for a different command")
+    return CommandResult.from_json(stored.result, repeated=True)
 
 
 _BATCH: ContextVar[Batch | None] = ContextVar("lvyue_batch", default=None)

@@ -411,6 +411,7 @@ class Importer:
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             now = self.clock()
             with self.ledger.batch() as batch:
+                self.ledger.prefetch_receipts(batch, [c.ctx.command_id for c in commands])
                 staged = self._stage(commands, now)
                 if self.dry_run:
                     break

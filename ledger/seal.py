@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from ledger.merkle import frontier_keys, new_nodes_for_append
+from ledger.merkle import new_nodes_for_append
 from lvyue_verify import record_leaf_hash
 
 
@@ -39,14 +39,25 @@ class Leaf:
     leaf_hash: bytes
 
 
+StreamKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class AppendState:
+    """What an append reads first: the tree size, the previous leaves and the frontier."""
+
+    size: int
+    previous: dict[StreamKey, bytes]
+    frontier: dict[tuple[int, int], bytes]
+
+
 class SealCursor(Protocol):
     """The few statements sealing needs, in each database's dialect."""
 
-    def tree_size(self) -> int: ...
-
-    def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]: ...
-
-    def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
+    def append_state(self, previous: Sequence[StreamKey]) -> AppendState:
+        """The tree size, the leaf hashes of `previous` and the nodes of frontier_keys(size),
+        read together (one statement on the SQL stores)."""
+        ...
 
     def insert_leaves(self, leaves: Sequence[Leaf]) -> None: ...
 
@@ -88,6 +99,15 @@ def receipts_of(receipt: Receipt | Sequence[Receipt] | None) -> tuple[Receipt, .
     return tuple(receipt)
 
 
+def previous_keys(stored_events: Sequence[StoredEvent]) -> list[StreamKey]:
+    """The stream versions whose leaves the batch's leaves link to (each `prev_hash`)."""
+    return [
+        (_key(s.originator_id), s.originator_version - 1)
+        for s in stored_events
+        if s.originator_version > 1
+    ]
+
+
 def seal(
     cursor: SealCursor,
     stored_events: Sequence[StoredEvent],
@@ -96,13 +116,8 @@ def seal(
     """Number, link, hash and store the leaves of one committed batch."""
     for each in receipts_of(receipt):
         cursor.insert_receipt(each)
-    size = cursor.tree_size()
-    needed = [
-        (_key(s.originator_id), s.originator_version - 1)
-        for s in stored_events
-        if s.originator_version > 1
-    ]
-    known = cursor.leaf_hashes_of(needed) if needed else {}
+    state = cursor.append_state(previous_keys(stored_events))
+    size, known = state.size, state.previous
     leaves: list[Leaf] = []
     for offset, stored in enumerate(stored_events):
         record = public_record_of(stored)
@@ -113,8 +128,7 @@ def seal(
         leaf_hash = record_leaf_hash(record)
         known[(_key(stored.originator_id), stored.originator_version)] = leaf_hash
         leaves.append(Leaf(seq, stored.originator_id, stored.originator_version, leaf_hash))
-    frontier = cursor.nodes(frontier_keys(size))
-    rows = new_nodes_for_append(size, frontier, [leaf.leaf_hash for leaf in leaves])
+    rows = new_nodes_for_append(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
     cursor.insert_leaves(leaves)
     cursor.insert_nodes([row for row in rows if row[0] > 0])
     return leaves

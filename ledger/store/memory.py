@@ -8,9 +8,9 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from ledger.merkle import NodeKey, NodeReader
+from ledger.merkle import NodeKey, NodeReader, frontier_keys
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import Leaf, Receipt, receipts_of, seal
+from ledger.seal import AppendState, Leaf, Receipt, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 
@@ -37,6 +37,10 @@ class MemorySealCursor:
             elif (level, idx) in self.upper:
                 found[(level, idx)] = self.upper[(level, idx)]
         return found
+
+    def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
+        size = self.tree_size()
+        return AppendState(size, self.leaf_hashes_of(previous), self.nodes(frontier_keys(size)))
 
     def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
         for leaf in leaves:
@@ -99,6 +103,11 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
     def find_receipt(self, command_id: str) -> Receipt | None:
         with self._database_lock:
             return self.seal_state.receipts.get(command_id)
+
+    def find_receipts(self, command_ids: Sequence[str]) -> dict[str, Receipt]:
+        with self._database_lock:
+            known = self.seal_state.receipts
+            return {c: known[c] for c in command_ids if c in known}
 
     def _update_table(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -7,11 +7,13 @@ bigserial notification ids may have gaps after a rollback.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
@@ -24,7 +26,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from ledger.errors import ConcurrentModification
 from ledger.merkle import NodeKey, NodeReader
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import Leaf, Receipt, seal
+from ledger.seal import AppendState, Leaf, Receipt, previous_keys, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
@@ -46,28 +48,95 @@ SEAL_TABLES = (
 )
 
 
+APPEND_STATE: LiteralString = (
+    "WITH s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}) "
+    "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, s.n AS b, NULL::bytea AS h FROM s "
+    "UNION ALL SELECT 1, NULL, x.level, x.idx, x.hash FROM s "
+    "CROSS JOIN generate_series(1, 62) AS g(l) "
+    "JOIN {nodes} AS x ON x.level = g.l AND x.idx = (s.n >> g.l) - 1 "
+    "WHERE (s.n >> g.l) & 1 = 1 "
+    "UNION ALL SELECT 1, NULL, 0, x.seq - 1, x.leaf_hash FROM s "
+    "JOIN {leaves} AS x ON x.seq = s.n WHERE s.n & 1 = 1 "
+    "UNION ALL SELECT 2, x.originator_id, 0, x.originator_version, x.leaf_hash FROM {leaves} AS x "
+    "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
+    "ON x.originator_id = k.id AND x.originator_version = k.v"
+)
+"""Kind 0: the tree size; 1: a frontier node (level a, idx b); 2: a previous leaf (o, b)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _render(template: LiteralString, schema: str, table: str) -> bytes:
+    """A sealing statement for one events table, composed once instead of per execute."""
+    names = {
+        part: SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_{part}"))
+        for part in ("leaves", "nodes", "commands")
+    }
+    return SQL(template).format(**names).as_bytes(None)
+
+
 class PostgresSealCursor:
     """Sealing statements for PostgreSQL: one round trip per step, whatever the batch size."""
 
-    def __init__(self, curs: Cursor[DictRow], schema: str, table: str) -> None:
+    def __init__(
+        self, curs: Cursor[DictRow], schema: str, table: str, ahead: Cursor[DictRow] | None = None
+    ) -> None:
         self.curs = curs
-        self.leaves = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_leaves"))
-        self.node_table = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_nodes"))
-        self.commands = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_commands"))
+        self.ahead = ahead
+        self.schema = schema
+        self.table = table
+
+    def _q(self, template: LiteralString) -> bytes:
+        return _render(template, self.schema, self.table)
 
     def tree_size(self) -> int:
-        self.curs.execute(SQL("SELECT COALESCE(MAX(seq), 0) AS n FROM {0}").format(self.leaves))
+        self.curs.execute(self._q("SELECT COALESCE(MAX(seq), 0) AS n FROM {leaves}"))
         row = self.curs.fetchone()
         assert row is not None
         return int(row["n"])
 
+    def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
+        """One statement, one round trip: the size, its frontier (level k of size n sits at
+        index (n >> k) - 1 when bit k of n is set) and the previous leaves. With `ahead`
+        the statement was already sent behind the events' insert (`read_ahead`), so its rows
+        came back with the insert's and this costs no round trip."""
+        if self.ahead is None:
+            rows = self.read_ahead(self.curs, previous).fetchall()
+        else:
+            with self.ahead:
+                rows = self.ahead.fetchall()
+        state = AppendState(0, {}, {})
+        for r in rows:
+            if r["kind"] == 0:
+                state = AppendState(int(r["b"]), state.previous, state.frontier)
+            elif r["kind"] == 1:
+                state.frontier[(int(r["a"]), int(r["b"]))] = bytes(r["h"])
+            else:
+                state.previous[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
+        return state
+
+    def read_ahead(
+        self, curs: Cursor[DictRow], previous: Sequence[tuple[str, int]]
+    ) -> Cursor[DictRow]:
+        """Send the append-state statement on `curs` (not fetched yet).
+
+        Never as a prepared statement: sent behind the insert, a failed insert would abort
+        the PREPARE too while psycopg counts it as prepared ("prepared statement … does not
+        exist" on the connection's next use).
+        """
+        curs.execute(
+            self._q(APPEND_STATE),
+            ([UUID(k[0]) for k in previous], [k[1] for k in previous]),
+            prepare=False,
+        )
+        return curs
+
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         self.curs.execute(
-            SQL(
-                "SELECT l.originator_id, l.originator_version, l.leaf_hash FROM {0} l "
+            self._q(
+                "SELECT l.originator_id, l.originator_version, l.leaf_hash FROM {leaves} l "
                 "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
                 "ON l.originator_id = k.id AND l.originator_version = k.v"
-            ).format(self.leaves),
+            ),
             ([UUID(k[0]) for k in keys], [k[1] for k in keys]),
         )
         return {
@@ -81,7 +150,7 @@ class PostgresSealCursor:
         upper = [(level, idx) for level, idx in keys if level > 0]
         if seqs:
             self.curs.execute(
-                SQL("SELECT seq, leaf_hash FROM {0} WHERE seq = ANY(%s)").format(self.leaves),
+                self._q("SELECT seq, leaf_hash FROM {leaves} WHERE seq = ANY(%s)"),
                 (seqs,),
             )
             found.update(
@@ -89,11 +158,11 @@ class PostgresSealCursor:
             )
         if upper:
             self.curs.execute(
-                SQL(
-                    "SELECT n.level, n.idx, n.hash FROM {0} n "
+                self._q(
+                    "SELECT n.level, n.idx, n.hash FROM {nodes} n "
                     "JOIN unnest(%s::int[], %s::bigint[]) AS k(l, i) "
                     "ON n.level = k.l AND n.idx = k.i"
-                ).format(self.node_table),
+                ),
                 ([k[0] for k in upper], [k[1] for k in upper]),
             )
             found.update(
@@ -103,10 +172,10 @@ class PostgresSealCursor:
 
     def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
         self.curs.execute(
-            SQL(
-                "INSERT INTO {0} (seq, originator_id, originator_version, leaf_hash) "
+            self._q(
+                "INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
                 "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])"
-            ).format(self.leaves),
+            ),
             (
                 [x.seq for x in leaves],
                 [x.originator_id for x in leaves],
@@ -119,25 +188,29 @@ class PostgresSealCursor:
         if not rows:
             return
         self.curs.execute(
-            SQL(
-                "INSERT INTO {0} (level, idx, hash) "
+            self._q(
+                "INSERT INTO {nodes} (level, idx, hash) "
                 "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[])"
-            ).format(self.node_table),
+            ),
             ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
         )
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.curs.execute(
-            SQL("INSERT INTO {0} VALUES (%s, %s, %s)").format(self.commands),
+            self._q("INSERT INTO {commands} VALUES (%s, %s, %s)"),
             (receipt.command_id, receipt.fingerprint, receipt.result),
+            prepare=False,  # sent behind the insert, like read_ahead
         )
 
 
 class PostgresVaultCursor:
     """Vault statements for PostgreSQL, on the recorder's transaction under its table lock."""
 
-    def __init__(self, curs: Cursor[DictRow], schema: str, table: str) -> None:
+    def __init__(
+        self, curs: Cursor[DictRow], schema: str, table: str, ahead: Cursor[DictRow] | None = None
+    ) -> None:
         self.curs = curs
+        self.ahead = ahead
         self.keys = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_subject_keys"))
         self.values = SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_personal"))
 
@@ -235,6 +308,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
+        self._ahead = threading.local()  # this thread's sent append-state read (read_ahead)
         names = {
             "schema": Identifier(self.datastore.schema),
             "leaves": Identifier(f"{events_table_name}_leaves"),
@@ -257,15 +331,51 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             return None
         return Receipt(row["command_id"], row["fingerprint"], row["result"])
 
+    def find_receipts(self, command_ids: Sequence[str]) -> dict[str, Receipt]:
+        """The stored receipts among `command_ids`, in one statement."""
+        statement = SQL("SELECT * FROM {0}.{1} WHERE command_id = ANY(%s)").format(
+            Identifier(self.datastore.schema), Identifier(f"{self.events_table_name}_commands")
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(command_ids),))
+            rows = curs.fetchall()
+        return {
+            r["command_id"]: Receipt(r["command_id"], r["fingerprint"], r["result"]) for r in rows
+        }
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The library's lock and insert, then the receipts and the seal's read on a second
+        cursor of the same pipeline: under the lock already, and answered by the library's own
+        sync, where a repeated command id fails like a conflicting event (IntegrityError)."""
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        self._ahead.cursor = None
+        try:
+            ahead = PostgresSealCursor(
+                curs.connection.cursor(), self.datastore.schema, self.events_table_name
+            )
+            for each in receipts_of(kwargs.get("receipt")):
+                ahead.insert_receipt(each)
+            self._ahead.cursor = ahead.read_ahead(ahead.curs, previous_keys(stored_events))
+        except psycopg.Error:
+            raise
+        except Exception as error:  # the library would commit the events unsealed
+            abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
+            raise
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        receipt: Receipt | None = kwargs.get("receipt")
         writes: VaultWrites | None = kwargs.get("vault")
+        ahead: Cursor[DictRow] | None = getattr(self._ahead, "cursor", None)
+        self._ahead.cursor = None
         try:
-            cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
-            seal(cursor, stored_events, receipt)
+            cursor = PostgresSealCursor(
+                curs, self.datastore.schema, self.events_table_name, ahead
+            )
+            seal(cursor, stored_events, None)  # the receipts went ahead with the insert
             if writes:
                 vault = PostgresVaultCursor(curs, self.datastore.schema, self.events_table_name)
                 erasing = vault.write(writes)

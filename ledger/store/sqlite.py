@@ -9,9 +9,9 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
-from ledger.merkle import NodeKey, NodeReader
+from ledger.merkle import NodeKey, NodeReader, frontier_keys
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import Leaf, Receipt, seal
+from ledger.seal import AppendState, Leaf, Receipt, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
@@ -39,6 +39,10 @@ VAULT_READ = (
 )
 
 
+KEYS_PER_STATEMENT = 400
+"""Keys bound into one statement, well below SQLite's variable limit."""
+
+
 def _hex(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
@@ -53,6 +57,12 @@ class SQLiteSealCursor:
     def tree_size(self) -> int:
         self.c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.t}_leaves")
         return int(self.c.fetchone()[0])
+
+    def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
+        """Short statements, each repeated back to back: the library keeps ONE prepared
+        statement per connection, so a repeat skips preparing and beats a single long one."""
+        size = self.tree_size()
+        return AppendState(size, self.leaf_hashes_of(previous), self.nodes(frontier_keys(size)))
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         found: dict[tuple[str, int], bytes] = {}
@@ -152,6 +162,20 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
             )
             row = c.fetchone()
         return None if row is None else Receipt(row[0], row[1], row[2])
+
+    def find_receipts(self, command_ids: Sequence[str]) -> dict[str, Receipt]:
+        """The stored receipts among `command_ids`, in one read transaction."""
+        found: dict[str, Receipt] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(command_ids), KEYS_PER_STATEMENT):
+                chunk = command_ids[start : start + KEYS_PER_STATEMENT]
+                c.execute(
+                    f"SELECT * FROM {self.events_table_name}_commands "
+                    f"WHERE command_id IN ({','.join(['?'] * len(chunk))})",
+                    list(chunk),
+                )
+                found.update({r[0]: Receipt(r[0], r[1], r[2]) for r in c.fetchall()})
+        return found
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
