@@ -8,7 +8,6 @@ creation time is read from the clock here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from ledger.checkpoint import KeyFileError, SigningKey
 from ledger.ledger import Ledger
 from ledger.trail import SealedLog, TrailError, sign_checkpoint
 from ledger.trail import audit as run_audit
+from lvyue.checkpointing import load_signing_key
 from lvyue.settings import Settings
 from lvyue_verify import BundleError, verify_bundle
 from projections.bundle import EarlierCheckpointRejected, ExportError, TargetNotEmpty, export_bundle
@@ -37,9 +37,7 @@ def _fail(message: str, code: int = CHECK_FAILED) -> NoReturn:
 def _signing_key(settings: Settings) -> SigningKey:
     """The log's key, created (mode 0600) from the OS random source on first use."""
     try:
-        return SigningKey.load_or_create(
-            settings.signing_key_path, settings.origin, lambda: os.urandom(32)
-        )
+        return load_signing_key(settings)
     except (KeyFileError, OSError, ValueError) as error:
         _fail(f"签名密钥不可用 signing key unusable: {error}", USAGE)
 
