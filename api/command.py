@@ -93,6 +93,17 @@ class CommandCall:
             events=[EventRef(stream_id=s, version=v) for s, v in result.events],
         )
 
+    def run_on(
+        self,
+        response: Response,
+        action: str,
+        stream: tuple[str, str],
+        body: CommandBody,
+        call: Call,
+    ) -> CommandOut:
+        """`run` on the existing stream `kind/key`, scoped by its latest event's property."""
+        return self.run(action, self.existing(*stream), body, call, response)
+
     def _execute(self, target: Target, body: CommandBody, call: Call) -> CommandResult:
         """Claim the key, run the use case and bring the views up to date, in turn."""
         self._check_expected_version(target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Call, CommandCall, Target
+from api.command import COMMAND_RESPONSES, Target
 from api.deps import CommandDep
 from api.schemas import (
     Code,
@@ -85,17 +85,6 @@ class ClosePeriod(CommandBody):
     scores: Codes
 
 
-def _on_case(
-    command: CommandCall,
-    response: Response,
-    action: str,
-    case_id: str,
-    body: CommandBody,
-    call: Call,
-) -> CommandOut:
-    return command.run(action, command.existing("penalty", case_id), body, call, response)
-
-
 @router.post("/penalties", status_code=201)
 def propose_penalty(body: ProposePenalty, command: CommandDep, response: Response) -> CommandOut:
     """处罚提议: names the rule version and the events it rests on."""
@@ -112,8 +101,8 @@ def propose_penalty(body: ProposePenalty, command: CommandDep, response: Respons
 def notify_penalty(
     case_id: KeyPath, body: NotifyPenalty, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_case(
-        command, response, "notify_penalty", case_id, body,
+    return command.run_on(
+        response, "notify_penalty", ("penalty", case_id), body,
         lambda ctx: command.ledger.notify_penalty(ctx, case_id, **body.args()),
     )  # fmt: skip
 
@@ -123,8 +112,8 @@ def file_appeal(
     case_id: KeyPath, body: FileAppeal, command: CommandDep, response: Response
 ) -> CommandOut:
     """申诉: only the subject of the penalty may appeal."""
-    return _on_case(
-        command, response, "file_appeal", case_id, body,
+    return command.run_on(
+        response, "file_appeal", ("penalty", case_id), body,
         lambda ctx: command.ledger.file_appeal(ctx, case_id, **body.args()),
     )  # fmt: skip
 
@@ -134,8 +123,8 @@ def rule_appeal(
     case_id: KeyPath, body: RuleAppeal, command: CommandDep, response: Response
 ) -> CommandOut:
     """裁决: neither the proposer nor the subject may rule or sit on the panel."""
-    return _on_case(
-        command, response, "rule_appeal", case_id, body,
+    return command.run_on(
+        response, "rule_appeal", ("penalty", case_id), body,
         lambda ctx: command.ledger.rule_appeal(ctx, case_id, **body.args()),
     )  # fmt: skip
 
@@ -144,8 +133,8 @@ def rule_appeal(
 def confirm_penalty(
     case_id: KeyPath, body: EmptyCommand, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_case(
-        command, response, "confirm_penalty", case_id, body,
+    return command.run_on(
+        response, "confirm_penalty", ("penalty", case_id), body,
         lambda ctx: command.ledger.confirm_penalty(ctx, case_id),
     )  # fmt: skip
 
@@ -154,8 +143,8 @@ def confirm_penalty(
 def revoke_penalty(
     case_id: KeyPath, body: RevokePenalty, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_case(
-        command, response, "revoke_penalty", case_id, body,
+    return command.run_on(
+        response, "revoke_penalty", ("penalty", case_id), body,
         lambda ctx: command.ledger.revoke_penalty(ctx, case_id, **body.args()),
     )  # fmt: skip
 

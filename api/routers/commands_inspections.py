@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import AfterValidator, AwareDatetime
 
-from api.command import COMMAND_RESPONSES, Call, CommandCall, Target
+from api.command import COMMAND_RESPONSES, Target
 from api.deps import CommandDep
 from api.schemas import (
     Code,
@@ -117,17 +117,6 @@ class ReopenCorrectiveAction(CommandBody):
     reason: Text
 
 
-def _run_on(
-    command: CommandCall,
-    response: Response,
-    action: str,
-    stream: tuple[str, str],
-    body: CommandBody,
-    call: Call,
-) -> CommandOut:
-    return command.run(action, command.existing(*stream), body, call, response)
-
-
 # -- checklists and plans ----------------------------------------------------------------
 
 
@@ -149,8 +138,8 @@ def publish_checklist(
 def revise_checklist(
     checklist_id: KeyPath, body: ReviseChecklist, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _run_on(
-        command, response, "revise_checklist", ("checklist", checklist_id), body,
+    return command.run_on(
+        response, "revise_checklist", ("checklist", checklist_id), body,
         lambda ctx: command.ledger.revise_checklist(ctx, checklist_id, **body.args()),
     )  # fmt: skip
 
@@ -173,8 +162,8 @@ def start_inspection_round(
     plan_id: KeyPath, body: Window, command: CommandDep, response: Response
 ) -> CommandOut:
     """Start the round of one plan window (one round or one miss per window)."""
-    return _run_on(
-        command, response, "start_inspection_round", ("inspection_plan", plan_id), body,
+    return command.run_on(
+        response, "start_inspection_round", ("inspection_plan", plan_id), body,
         lambda ctx: command.ledger.start_inspection_round(ctx, plan_id, **body.args()),
     )  # fmt: skip
 
@@ -184,8 +173,8 @@ def record_round_missed(
     plan_id: KeyPath, body: Window, command: CommandDep, response: Response
 ) -> CommandOut:
     """漏巡: recorded by a system principal (the deadline watcher) for an expired window."""
-    return _run_on(
-        command, response, "record_round_missed", ("inspection_plan", plan_id), body,
+    return command.run_on(
+        response, "record_round_missed", ("inspection_plan", plan_id), body,
         lambda ctx: command.ledger.record_round_missed(ctx, plan_id, **body.args()),
     )  # fmt: skip
 
@@ -202,8 +191,8 @@ def visit_checkpoint(
     response: Response,
 ) -> CommandOut:
     round_id = round_key(plan_id, window_start)
-    return _run_on(
-        command, response, "visit_checkpoint", ("inspection_round", round_id), body,
+    return command.run_on(
+        response, "visit_checkpoint", ("inspection_round", round_id), body,
         lambda ctx: command.ledger.visit_checkpoint(ctx, round_id, **body.args()),
     )  # fmt: skip
 
@@ -217,8 +206,8 @@ def record_checklist_item(
     response: Response,
 ) -> CommandOut:
     round_id = round_key(plan_id, window_start)
-    return _run_on(
-        command, response, "record_checklist_item", ("inspection_round", round_id), body,
+    return command.run_on(
+        response, "record_checklist_item", ("inspection_round", round_id), body,
         lambda ctx: command.ledger.record_checklist_item(ctx, round_id, **body.args()),
     )  # fmt: skip
 
@@ -233,8 +222,8 @@ def raise_finding(
 ) -> CommandOut:
     """A finding, charged to whoever answered for the area when it was found."""
     round_id = round_key(plan_id, window_start)
-    return _run_on(
-        command, response, "raise_finding", ("inspection_round", round_id), body,
+    return command.run_on(
+        response, "raise_finding", ("inspection_round", round_id), body,
         lambda ctx: command.ledger.raise_finding(ctx, round_id, **body.args()),
     )  # fmt: skip
 
@@ -248,8 +237,8 @@ def complete_inspection_round(
     response: Response,
 ) -> CommandOut:
     round_id = round_key(plan_id, window_start)
-    return _run_on(
-        command, response, "complete_inspection_round", ("inspection_round", round_id), body,
+    return command.run_on(
+        response, "complete_inspection_round", ("inspection_round", round_id), body,
         lambda ctx: command.ledger.complete_inspection_round(ctx, round_id),
     )  # fmt: skip
 
@@ -275,8 +264,8 @@ def open_corrective_action(
 def plan_corrective_action(
     action_id: KeyPath, body: PlanCorrectiveAction, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _run_on(
-        command, response, "plan_corrective_action", ("corrective_action", action_id), body,
+    return command.run_on(
+        response, "plan_corrective_action", ("corrective_action", action_id), body,
         lambda ctx: command.ledger.plan_corrective_action(ctx, action_id, **body.args()),
     )  # fmt: skip
 
@@ -288,8 +277,8 @@ def implement_corrective_action(
     command: CommandDep,
     response: Response,
 ) -> CommandOut:
-    return _run_on(
-        command, response, "implement_corrective_action", ("corrective_action", action_id),
+    return command.run_on(
+        response, "implement_corrective_action", ("corrective_action", action_id),
         body, lambda ctx: command.ledger.implement_corrective_action(ctx, action_id, **body.args()),
     )  # fmt: skip
 
@@ -299,8 +288,8 @@ def verify_corrective_action(
     action_id: KeyPath, body: VerifyCorrectiveAction, command: CommandDep, response: Response
 ) -> CommandOut:
     """Verified by someone other than who fixed it (separation of duties)."""
-    return _run_on(
-        command, response, "verify_corrective_action", ("corrective_action", action_id), body,
+    return command.run_on(
+        response, "verify_corrective_action", ("corrective_action", action_id), body,
         lambda ctx: command.ledger.verify_corrective_action(ctx, action_id, **body.args()),
     )  # fmt: skip
 
@@ -309,8 +298,8 @@ def verify_corrective_action(
 def close_corrective_action(
     action_id: KeyPath, body: EmptyCommand, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _run_on(
-        command, response, "close_corrective_action", ("corrective_action", action_id), body,
+    return command.run_on(
+        response, "close_corrective_action", ("corrective_action", action_id), body,
         lambda ctx: command.ledger.close_corrective_action(ctx, action_id),
     )  # fmt: skip
 
@@ -319,7 +308,7 @@ def close_corrective_action(
 def reopen_corrective_action(
     action_id: KeyPath, body: ReopenCorrectiveAction, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _run_on(
-        command, response, "reopen_corrective_action", ("corrective_action", action_id), body,
+    return command.run_on(
+        response, "reopen_corrective_action", ("corrective_action", action_id), body,
         lambda ctx: command.ledger.reopen_corrective_action(ctx, action_id, **body.args()),
     )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Call, CommandCall, Target
+from api.command import COMMAND_RESPONSES, Target
 from api.deps import CommandDep
 from api.schemas import Code, Codes, CommandBody, CommandOut, Count, Key, KeyPath, Moment, Text
 
@@ -82,17 +82,6 @@ class AcknowledgeWorkRule(CommandBody):
     version: Count
 
 
-def _on(
-    command: CommandCall,
-    response: Response,
-    action: str,
-    stream: tuple[str, str],
-    body: CommandBody,
-    call: Call,
-) -> CommandOut:
-    return command.run(action, command.existing(*stream), body, call, response)
-
-
 @router.post("/org-units", status_code=201)
 def create_org_unit(body: CreateOrgUnit, command: CommandDep, response: Response) -> CommandOut:
     """A department, project office or team (company-wide)."""
@@ -121,8 +110,8 @@ def assign_responsibility(
     area_id: KeyPath, body: AssignResponsibility, command: CommandDep, response: Response
 ) -> CommandOut:
     """责任到人: from `effective_from` (default: occurred_at) this person answers."""
-    return _on(
-        command, response, "assign_responsibility", ("area", area_id), body,
+    return command.run_on(
+        response, "assign_responsibility", ("area", area_id), body,
         lambda ctx: command.ledger.assign_responsibility(ctx, area_id, **body.args()),
     )  # fmt: skip
 
@@ -132,8 +121,8 @@ def accept_responsibility(
     area_id: KeyPath, body: AcceptResponsibility, command: CommandDep, response: Response
 ) -> CommandOut:
     """The responsible person signs for the duty."""
-    return _on(
-        command, response, "accept_responsibility", ("area", area_id), body,
+    return command.run_on(
+        response, "accept_responsibility", ("area", area_id), body,
         lambda ctx: command.ledger.accept_responsibility(ctx, area_id, **body.args()),
     )  # fmt: skip
 
@@ -142,8 +131,8 @@ def accept_responsibility(
 def release_responsibility(
     area_id: KeyPath, body: ReleaseResponsibility, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on(
-        command, response, "release_responsibility", ("area", area_id), body,
+    return command.run_on(
+        response, "release_responsibility", ("area", area_id), body,
         lambda ctx: command.ledger.release_responsibility(ctx, area_id, **body.args()),
     )  # fmt: skip
 
@@ -153,8 +142,8 @@ def hand_over_responsibility(
     area_id: KeyPath, body: HandOverResponsibility, command: CommandDep, response: Response
 ) -> CommandOut:
     """交接: the duty passes to the successor at `effective_at`."""
-    return _on(
-        command, response, "hand_over_responsibility", ("area", area_id), body,
+    return command.run_on(
+        response, "hand_over_responsibility", ("area", area_id), body,
         lambda ctx: command.ledger.hand_over_responsibility(ctx, area_id, **body.args()),
     )  # fmt: skip
 
@@ -176,8 +165,8 @@ def define_escalation_chain(
 def revise_escalation_chain(
     chain_id: KeyPath, body: ReviseEscalationChain, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on(
-        command, response, "revise_escalation_chain", ("escalation_chain", chain_id), body,
+    return command.run_on(
+        response, "revise_escalation_chain", ("escalation_chain", chain_id), body,
         lambda ctx: command.ledger.revise_escalation_chain(ctx, chain_id, **body.args()),
     )  # fmt: skip
 
@@ -198,8 +187,8 @@ def publish_work_rule(body: PublishWorkRule, command: CommandDep, response: Resp
 def revise_work_rule(
     rule_id: KeyPath, body: ReviseWorkRule, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on(
-        command, response, "revise_work_rule", ("work_rule", rule_id), body,
+    return command.run_on(
+        response, "revise_work_rule", ("work_rule", rule_id), body,
         lambda ctx: command.ledger.revise_work_rule(ctx, rule_id, **body.args()),
     )  # fmt: skip
 
@@ -209,7 +198,7 @@ def acknowledge_work_rule(
     rule_id: KeyPath, body: AcknowledgeWorkRule, command: CommandDep, response: Response
 ) -> CommandOut:
     """The person themselves confirms they have read this version."""
-    return _on(
-        command, response, "acknowledge_work_rule", ("work_rule", rule_id), body,
+    return command.run_on(
+        response, "acknowledge_work_rule", ("work_rule", rule_id), body,
         lambda ctx: command.ledger.acknowledge_work_rule(ctx, rule_id, **body.args()),
     )  # fmt: skip

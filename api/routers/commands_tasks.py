@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Call, CommandCall, Target
+from api.command import COMMAND_RESPONSES, Target
 from api.deps import CommandDep
 from api.idempotency import MasksPersonal
 from api.schemas import (
@@ -127,17 +127,6 @@ class CorrectField(CommandBody):
     justification: Text
 
 
-def _on_task(
-    command: CommandCall,
-    response: Response,
-    action: str,
-    task_no: str,
-    body: CommandBody,
-    call: Call,
-) -> CommandOut:
-    return command.run(action, command.existing("task", task_no), body, call, response)
-
-
 @router.post("", status_code=201)
 def register_task(body: RegisterTask, command: CommandDep, response: Response) -> CommandOut:
     """登记工单: a new work order, charged to whoever answers for the area now."""
@@ -155,8 +144,8 @@ def dispatch_task(
     task_no: KeyPath, body: DispatchTask, command: CommandDep, response: Response
 ) -> CommandOut:
     """派单: name the responsible person and the executor."""
-    return _on_task(
-        command, response, "dispatch_task", task_no, body,
+    return command.run_on(
+        response, "dispatch_task", ("task", task_no), body,
         lambda ctx: command.ledger.dispatch_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -165,8 +154,8 @@ def dispatch_task(
 def accept_task(
     task_no: KeyPath, body: AcceptTask, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "accept_task", task_no, body,
+    return command.run_on(
+        response, "accept_task", ("task", task_no), body,
         lambda ctx: command.ledger.accept_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -175,8 +164,8 @@ def accept_task(
 def decline_task(
     task_no: KeyPath, body: Reason, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "decline_task", task_no, body,
+    return command.run_on(
+        response, "decline_task", ("task", task_no), body,
         lambda ctx: command.ledger.decline_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -185,8 +174,8 @@ def decline_task(
 def reassign_task(
     task_no: KeyPath, body: ReassignTask, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "reassign_task", task_no, body,
+    return command.run_on(
+        response, "reassign_task", ("task", task_no), body,
         lambda ctx: command.ledger.reassign_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -195,8 +184,8 @@ def reassign_task(
 def arrive_on_site(
     task_no: KeyPath, body: ArriveOnSite, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "arrive_on_site", task_no, body,
+    return command.run_on(
+        response, "arrive_on_site", ("task", task_no), body,
         lambda ctx: command.ledger.arrive_on_site(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -205,8 +194,8 @@ def arrive_on_site(
 def start_work(
     task_no: KeyPath, body: EmptyCommand, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "start_work", task_no, body,
+    return command.run_on(
+        response, "start_work", ("task", task_no), body,
         lambda ctx: command.ledger.start_work(ctx, task_no),
     )  # fmt: skip
 
@@ -215,8 +204,8 @@ def start_work(
 def put_task_on_hold(
     task_no: KeyPath, body: PutOnHold, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "put_task_on_hold", task_no, body,
+    return command.run_on(
+        response, "put_task_on_hold", ("task", task_no), body,
         lambda ctx: command.ledger.put_task_on_hold(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -225,8 +214,8 @@ def put_task_on_hold(
 def resume_task(
     task_no: KeyPath, body: EmptyCommand, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "resume_task", task_no, body,
+    return command.run_on(
+        response, "resume_task", ("task", task_no), body,
         lambda ctx: command.ledger.resume_task(ctx, task_no),
     )  # fmt: skip
 
@@ -235,8 +224,8 @@ def resume_task(
 def complete_work(
     task_no: KeyPath, body: CompleteWork, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "complete_work", task_no, body,
+    return command.run_on(
+        response, "complete_work", ("task", task_no), body,
         lambda ctx: command.ledger.complete_work(
             ctx, task_no, body.result, tuple(body.evidence)
         ),
@@ -248,8 +237,8 @@ def sign_off_completion(
     task_no: KeyPath, body: SignOff, command: CommandDep, response: Response
 ) -> CommandOut:
     """责任人签字确认: only the person responsible now may sign."""
-    return _on_task(
-        command, response, "sign_off_completion", task_no, body,
+    return command.run_on(
+        response, "sign_off_completion", ("task", task_no), body,
         lambda ctx: command.ledger.sign_off_completion(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -259,8 +248,8 @@ def owner_accept(
     task_no: KeyPath, body: OwnerAccept, command: CommandDep, response: Response
 ) -> CommandOut:
     """业主验收: the owner, or front-desk staff with `on_behalf_of` the owner."""
-    return _on_task(
-        command, response, "owner_accept", task_no, body,
+    return command.run_on(
+        response, "owner_accept", ("task", task_no), body,
         lambda ctx: command.ledger.owner_accept(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -269,8 +258,8 @@ def owner_accept(
 def owner_return(
     task_no: KeyPath, body: Reason, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "owner_return", task_no, body,
+    return command.run_on(
+        response, "owner_return", ("task", task_no), body,
         lambda ctx: command.ledger.owner_return(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -279,8 +268,8 @@ def owner_return(
 def reopen_task(
     task_no: KeyPath, body: ReopenTask, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "reopen_task", task_no, body,
+    return command.run_on(
+        response, "reopen_task", ("task", task_no), body,
         lambda ctx: command.ledger.reopen_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -289,8 +278,8 @@ def reopen_task(
 def close_task(
     task_no: KeyPath, body: CloseTask, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "close_task", task_no, body,
+    return command.run_on(
+        response, "close_task", ("task", task_no), body,
         lambda ctx: command.ledger.close_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -299,8 +288,8 @@ def close_task(
 def cancel_task(
     task_no: KeyPath, body: Reason, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "cancel_task", task_no, body,
+    return command.run_on(
+        response, "cancel_task", ("task", task_no), body,
         lambda ctx: command.ledger.cancel_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -309,8 +298,8 @@ def cancel_task(
 def comment_on_task(
     task_no: KeyPath, body: Comment, command: CommandDep, response: Response
 ) -> CommandOut:
-    return _on_task(
-        command, response, "comment_on_task", task_no, body,
+    return command.run_on(
+        response, "comment_on_task", ("task", task_no), body,
         lambda ctx: command.ledger.comment_on_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -320,8 +309,8 @@ def record_follow_up(
     task_no: KeyPath, body: FollowUp, command: CommandDep, response: Response
 ) -> CommandOut:
     """回访: the follow-up call after closure."""
-    return _on_task(
-        command, response, "record_follow_up", task_no, body,
+    return command.run_on(
+        response, "record_follow_up", ("task", task_no), body,
         lambda ctx: command.ledger.record_follow_up(ctx, task_no, **body.args()),
     )  # fmt: skip
 
@@ -331,7 +320,7 @@ def correct_task_field(
     task_no: KeyPath, body: CorrectField, command: CommandDep, response: Response
 ) -> CommandOut:
     """A correction is a new event naming the field it corrects; nothing is overwritten."""
-    return _on_task(
-        command, response, "correct_task_field", task_no, body,
+    return command.run_on(
+        response, "correct_task_field", ("task", task_no), body,
         lambda ctx: command.ledger.correct_task_field(ctx, task_no, **body.args()),
     )  # fmt: skip
