@@ -251,8 +251,32 @@ def _write_events(log: SealedLog, build: Path, signed: Checkpoint, scope: _Scope
 # --------------------------------------------------------------------------------------------
 
 
+FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make Excel, LibreOffice or Sheets read a cell as a formula (OWASP)."""
+
+
 def csv_row(record: dict[str, Any], leaf_hash: bytes, zone: ZoneInfo) -> list[Any]:
-    """One spreadsheet row of a public record; times in the display zone with their offset."""
+    """One spreadsheet row of a public record; times in the display zone with their offset.
+
+    Client-chosen text (command ids, evidence references, property ids) reaches these cells, so
+    every text cell goes through `spreadsheet_safe`: opening a regulator's export must never run
+    a formula someone typed into a work order.
+    """
+    return [spreadsheet_safe(cell) for cell in _csv_cells(record, leaf_hash, zone)]
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """Text that a spreadsheet would evaluate gets a leading apostrophe; everything else is kept.
+
+    Numbers stay numbers, so `seq` and versions still sort numerically. events.jsonl holds the
+    exact values; the CSV is the human copy.
+    """
+    if isinstance(cell, str) and cell.startswith(FORMULA_TRIGGERS):
+        return "'" + cell
+    return cell
+
+
+def _csv_cells(record: dict[str, Any], leaf_hash: bytes, zone: ZoneInfo) -> list[Any]:
     actor = record.get("actor") or {}
     return [
         record["seq"],

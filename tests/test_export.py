@@ -9,8 +9,11 @@ import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ledger.ledger import Ledger
@@ -19,11 +22,14 @@ from lvyue.cli import app as cli
 from lvyue_verify import BundleError, verify_bundle
 from projections.bundle import (
     CSV_COLUMNS,
+    FORMULA_TRIGGERS,
     EarlierCheckpointRejected,
     ExportSummary,
     TamperedStore,
     TargetNotEmpty,
+    csv_row,
     export_bundle,
+    spreadsheet_safe,
 )
 from tests.clock import Clock
 from tests.conftest import make_ledger
@@ -275,3 +281,33 @@ def test_cli_refuses_a_key_file_others_can_read(tmp_path: Path) -> None:
 def test_checkpoint_from_cli_matches_the_library(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     note = sign_checkpoint(sealed(sqlite_ledger), signing_key(), ORIGIN)
     assert read_checkpoint(note, signing_key().verifier_key_text()).size == 29
+
+
+@pytest.mark.parametrize(
+    "hostile", ['=HYPERLINK("http://x","点我")', "+1+2", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+)
+def test_csv_cells_never_start_a_formula(hostile: str) -> None:
+    record = {
+        "seq": 7,
+        "stream_version": 1,
+        "command_id": hostile,
+        "property_id": hostile,
+        "evidence": [hostile],
+        "actor": {"id": hostile, "kind": "person", "role": "manager"},
+        "data": {"note": hostile},
+    }
+    row = csv_row(record, b"\x00" * 32, ZoneInfo("Asia/Shanghai"))
+    cells = dict(zip(CSV_COLUMNS, row, strict=True))
+    for column in ("command_id", "property_id", "evidence", "actor_id"):
+        assert cells[column] == "'" + hostile
+    assert cells["seq"] == 7
+    assert cells["stream_version"] == 1
+    assert str(cells["data"]).startswith("{")
+
+
+@given(st.text())
+def test_spreadsheet_safe_only_ever_prefixes(text: str) -> None:
+    safe = spreadsheet_safe(text)
+    assert isinstance(safe, str)
+    assert not safe.startswith(FORMULA_TRIGGERS)
+    assert safe in (text, "'" + text)
