@@ -135,6 +135,23 @@ def test_a_legal_hold_blocks_erasure_until_every_hold_is_released(mem: Ledger) -
     assert all(mem.reveal(ref) is None for ref in refs.values())
 
 
+def test_a_recorded_reveal_logs_the_reader_first_and_survives_erasure(mem: Ledger) -> None:
+    clock = Clock()
+    refs = history(mem, clock)
+    task = str(stream_id("task", "T1"))
+    assert mem.reveal_recorded(clock.ctx("D1"), refs["phone"], task) == PHONE
+    mem.erase_subject(clock.admin(), O1, "PIPL art. 47 request")
+    assert mem.reveal_recorded(clock.admin(), refs["name"], task) is None
+    assert topics(mem)[-3:] == ["PersonalDataRevealed", "SubjectErased", "PersonalDataRevealed"]
+    subject = mem.data_subject(O1)
+    assert subject is not None
+    assert (subject.reveals, subject.erased, subject.last_read_from) == (2, True, task)
+    before = max_id(mem)
+    with pytest.raises(InvalidValue, match="read_from"):
+        mem.reveal_recorded(clock.ctx("D1"), refs["phone"], "")
+    assert max_id(mem) == before
+
+
 def test_every_refusal_is_named_and_writes_nothing(mem: Ledger) -> None:
     clock = Clock()
     refs = history(mem, clock)

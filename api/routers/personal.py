@@ -6,6 +6,8 @@ holds and erasure need a company-wide scope (admin). Revealing is scoped by the 
 reference was read from (`stream`, e.g. `task/T-1`): the caller names where they saw the
 reference, the API checks that this record really holds it and that the record's property is
 in the caller's scope. Every denial is recorded like any other; an erased value is 410 Gone.
+Every reveal is itself recorded (`PersonalDataRevealed` on the subject's stream, actor = the
+caller) before the value is read, so the subject's record answers who has seen their data.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ from __future__ import annotations
 import json
 import logging
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from api.command import COMMAND_RESPONSES, Target, properties_of_stream
-from api.deps import CommandDep, GuardDep, LedgerDep
+from api.deps import CommandDep, GuardDep, ServicesDep
 from api.problems import QUERY_ERRORS, ApiProblem, problem_responses
 from api.schemas import CommandBody, CommandOut, Key, KeyPath, Text
+from ledger.envelope import CommandContext
 from ledger.errors import DomainError, NotFound
 from ledger.ledger import Ledger
 from ledger.personal import PersonalRef, is_personal_ref
@@ -184,10 +187,15 @@ def reveal_personal(
     digest: DigestPath,
     stream: StreamRef,
     guard: GuardDep,
-    ledger: LedgerDep,
+    services: ServicesDep,
     response: Response,
 ) -> PersonalValue:
-    """The value behind one reference found in `stream`'s events; 410 Gone once erased."""
+    """The value behind one reference found in `stream`'s events; 410 Gone once erased.
+
+    The reveal is recorded first, in its own transaction: if it cannot be recorded (a busy
+    store answers 503), the value is not shown.
+    """
+    ledger = services.ledger
     subject = f"{subject_kind}/{person_id}"
     sid = parse_stream_ref(stream)
     properties = properties_of_stream(ledger, sid)
@@ -197,11 +205,25 @@ def reveal_personal(
     ref = find_ref(ledger, sid, subject, digest)
     if ref is None:
         raise NotFound(f"{stream} holds no reference to {subject} {digest}")
-    value = ledger.reveal(ref)
+    with services.write_lock:
+        value = ledger.reveal_recorded(_access(guard, services), ref, str(sid))
     response.headers["Cache-Control"] = "no-store"
     if value is None:
         raise ApiProblem(410, "erased", f"{subject}'s personal data was erased")
     return PersonalValue(subject=subject, digest=digest, field=ref["field"], value=value)
+
+
+def _access(guard: GuardDep, services: ServicesDep) -> CommandContext:
+    """The reveal's log entry: the authenticated caller, now, a fresh command id."""
+    now = services.clock()
+    principal = guard.principal
+    return CommandContext(
+        actor_id=principal.principal_id,
+        actor_kind=principal.kind,
+        occurred_at=now,
+        recorded_at=now,
+        command_id=f"reveal:{uuid4()}",
+    )
 
 
 def find_ref(ledger: Ledger, sid: UUID, subject: str, digest: str) -> PersonalRef | None:

@@ -1,10 +1,12 @@
-"""Data subjects (数据主体): legal holds and the erasure of one person's personal data.
+"""Data subjects (数据主体): legal holds, erasure, and who saw one person's personal data.
 
 The stream is keyed by the subject id (``owner/O-GD-1-0101``, ``staff/GD-T1``) and holds no
 personal data itself. Erasure (PIPL art. 47, GDPR art. 17) is refused while a legal hold is
-active, because a dispute's evidence must survive (GDPR art. 17(3)(e)); erasure is final.
+active, because a dispute's evidence must survive (GDPR art. 17(3)(e)); erasure is final. Every
+reveal of a stored value is recorded first (`PersonalDataRevealed`: who, which field, read from
+which record), so the subject's stream answers "who has seen my data" (PIPL art. 45, 54).
 
-Any of the three events may be the first of the stream (a hold or an erasure can come first) and
+Any of these events may be the first of the stream (a hold or an erasure can come first) and
 may follow in it, which the library allows a "created" event only through `mutate`; so, as with
 `RecurringCreated` in contracts.py, the events apply themselves through the aggregate's private
 mutators, which only assign.
@@ -62,6 +64,14 @@ class Subject(LedgerAggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate._erased(self.fields_erased)
 
+    class PersonalDataRevealed(SubjectEvent):
+        field: str
+        digest: str
+        read_from: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._revealed(self.read_from)
+
     @event(LegalHoldPlaced)
     def __init__(self, meta: Meta, subject: str) -> None:
         self.subject = subject
@@ -69,6 +79,7 @@ class Subject(LedgerAggregate):
         self.released_holds: tuple[str, ...] = ()
         self.erased = False
         self.fields_erased = 0
+        self.reveals = 0
 
     def _hold_placed(self, hold_id: str, case_ref: str) -> None:
         self.active_holds = {**self.active_holds, hold_id: case_ref}
@@ -80,6 +91,10 @@ class Subject(LedgerAggregate):
     def _erased(self, fields_erased: int) -> None:
         self.erased = True
         self.fields_erased = fields_erased
+
+    def _revealed(self, read_from: str) -> None:
+        self.reveals = self.reveals + 1
+        self.last_read_from = read_from
 
     # -- commands --------------------------------------------------------------------------
 
@@ -108,6 +123,23 @@ class Subject(LedgerAggregate):
             fields_erased=fields_erased,
             key_destroyed=True,
         )
+
+    @classmethod
+    def open_with_reveal(
+        cls, meta: Meta, subject: str, field: str, digest: str, read_from: str
+    ) -> Self:
+        """The first event about a subject is someone seeing one of its values."""
+        return cls._create(
+            cls.PersonalDataRevealed,
+            id=stream_id("subject", require_subject(subject)),
+            meta=meta,
+            subject=subject,
+            **_reveal_fields(field, digest, read_from),
+        )
+
+    def record_reveal(self, meta: Meta, field: str, digest: str, read_from: str) -> None:
+        """Log one reveal; allowed after erasure too, since an attempt is still an access."""
+        self._next(self.PersonalDataRevealed, meta, **_reveal_fields(field, digest, read_from))
 
     def place_hold(self, meta: Meta, hold_id: str, reason: str, case_ref: str) -> None:
         """Suspend erasure for a dispute; hold ids are unique within the subject."""
@@ -158,4 +190,12 @@ def _hold_fields(hold_id: str, reason: str, case_ref: str) -> dict[str, str]:
         "hold_id": require_text("hold_id", hold_id, 100),
         "reason": require_text("reason", reason, 500),
         "case_ref": require_text("case_ref", case_ref, 200),
+    }
+
+
+def _reveal_fields(field: str, digest: str, read_from: str) -> dict[str, str]:
+    return {
+        "field": require_text("field", field, 100),
+        "digest": require_text("digest", digest, 64),
+        "read_from": require_text("read_from", read_from, 300),
     }

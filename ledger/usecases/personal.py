@@ -56,7 +56,29 @@ class PersonalUseCases(LedgerCore):
         return result
 
     def reveal(self, ref: PersonalRef) -> str | None:
-        """The personal value a reference in an event stands for; None once erased."""
+        """The personal value a reference in an event stands for; None once erased.
+
+        Unlogged: for the operator's own console. A person reading through the API goes
+        through `reveal_recorded`.
+        """
+        return reveal(self.vault, ref)
+
+    def reveal_recorded(self, ctx: CommandContext, ref: PersonalRef, read_from: str) -> str | None:
+        """Record `PersonalDataRevealed` for the caller, then reveal: no access without its log.
+
+        `read_from` names the record the reference was read from (a stream id). The log entry is
+        written even when the value turns out to be erased, because the attempt is an access.
+        """
+
+        def act(a: Acting) -> list[LedgerAggregate]:
+            fields = (ref["field"], ref["digest"], read_from)
+            subject = self._subject(ref["subject"])
+            if subject is None:
+                return [Subject.open_with_reveal(a.meta(None), ref["subject"], *fields)]
+            subject.record_reveal(a.meta(None), *fields)
+            return [subject]
+
+        self.run(ctx, "reveal_personal", {"ref": dict(ref), "read_from": read_from}, act)
         return reveal(self.vault, ref)
 
     def data_subject(self, subject_id: str) -> Subject | None:

@@ -146,6 +146,33 @@ def test_reveal_is_refused_to_other_roles_and_recorded(papi: Api) -> None:
     assert [d["action"] for d in denied] == ["reveal_personal"] * 4
 
 
+def test_every_reveal_is_recorded_on_the_subject_as_the_caller(papi: Api) -> None:
+    register(papi, reporter_phone=PHONE)
+    [ref] = refs(papi, "task/T1")
+
+    before = papi.max_id()
+    assert reveal(papi, "pm", ref, "task/T1").json()["value"] == PHONE
+    assert reveal(papi, "admin", ref, "task/T1").json()["value"] == PHONE
+    assert papi.topics()[before:] == ["PersonalDataRevealed"] * 2
+    log = [json.loads(e.state) for e in papi.ledger.recorder.select_events(
+        stream_id("subject", "owner/O1"))]  # fmt: skip
+    assert [(e["actor"]["id"], e["data"]["field"]) for e in log] == [
+        ("PM1", "phone"),
+        ("admin", "phone"),
+    ]
+    assert {e["data"]["read_from"] for e in log} == {str(stream_id("task", "T1"))}
+    assert PHONE not in log_text(papi)
+
+
+def test_a_refused_reveal_records_no_access(papi: Api) -> None:
+    register(papi, reporter_phone=PHONE)
+    [ref] = refs(papi, "task/T1")
+    before = papi.max_id()
+    assert reveal(papi, "desk", ref, "task/T1").status_code == 403
+    assert reveal(papi, "pm", {**ref, "digest": "0" * 64}, "task/T1").status_code == 404
+    assert papi.max_id() == before
+
+
 def test_reveal_maps_its_errors(papi: Api) -> None:
     register(papi, reporter_phone=PHONE)
     [ref] = refs(papi, "task/T1")
