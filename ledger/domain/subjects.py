@@ -103,39 +103,34 @@ class Subject(LedgerAggregate):
         cls, meta: Meta, subject: str, hold_id: str, reason: str, case_ref: str
     ) -> Self:
         """The first event about a subject is a legal hold."""
-        return cls._create(
-            cls.LegalHoldPlaced,
-            id=stream_id("subject", require_subject(subject)),
-            meta=meta,
-            subject=subject,
-            **_hold_fields(hold_id, reason, case_ref),
+        return cls._open(
+            cls.LegalHoldPlaced, meta, subject, _hold_fields(hold_id, reason, case_ref)
         )
 
     @classmethod
     def open_with_erasure(cls, meta: Meta, subject: str, reason: str, fields_erased: int) -> Self:
         """The first event about a subject is its erasure (no hold was ever placed)."""
-        return cls._create(
-            cls.SubjectErased,
-            id=stream_id("subject", require_subject(subject)),
-            meta=meta,
-            subject=subject,
-            reason=require_text("reason", reason, 500),
-            fields_erased=fields_erased,
-            key_destroyed=True,
-        )
+        fields = {
+            "reason": require_text("reason", reason, 500),
+            "fields_erased": fields_erased,
+            "key_destroyed": True,
+        }
+        return cls._open(cls.SubjectErased, meta, subject, fields)
 
     @classmethod
     def open_with_reveal(
         cls, meta: Meta, subject: str, field: str, digest: str, read_from: str
     ) -> Self:
         """The first event about a subject is someone seeing one of its values."""
-        return cls._create(
-            cls.PersonalDataRevealed,
-            id=stream_id("subject", require_subject(subject)),
-            meta=meta,
-            subject=subject,
-            **_reveal_fields(field, digest, read_from),
-        )
+        fields = _reveal_fields(field, digest, read_from)
+        return cls._open(cls.PersonalDataRevealed, meta, subject, fields)
+
+    @classmethod
+    def _open(
+        cls, event_class: type[SubjectEvent], meta: Meta, subject: str, fields: dict[str, Any]
+    ) -> Self:
+        sid = stream_id("subject", require_subject(subject))
+        return cls._create(event_class, id=sid, meta=meta, subject=subject, **fields)
 
     def record_reveal(self, meta: Meta, field: str, digest: str, read_from: str) -> None:
         """Log one reveal; allowed after erasure too, since an attempt is still an access."""
