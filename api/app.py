@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from api import auth, idempotency, pages, policy
 from api.auth import Accounts
 from api.body_limit import BodyLimit
 from api.deps import ApiSettings, Services
+from api.freshness import FreshViews
 from api.idempotency import IdempotencyKeys
 from api.policy import DenialLog
 from api.problems import add_problem_handlers, problem_schemas
@@ -74,7 +76,8 @@ def create_app(
 ) -> FastAPI:
     """The API on the configured store; a given `ledger` or `engine` is not closed by the app.
 
-    `catch_up=False` leaves the read models to a separate projector process.
+    `catch_up=True` brings the read models up to date before each read (`api.freshness`);
+    `catch_up=False` leaves them to a separate projector process.
     """
     owned_ledger = ledger is None
     owned_engine = engine is None
@@ -84,6 +87,8 @@ def create_app(
     the_engine = views_engine(settings.database_url, schema) if engine is None else engine
     for tables in API_TABLES:
         tables.create_all(the_engine)
+    projector = Projector(the_ledger, the_engine) if catch_up else None
+    write_lock = threading.Lock()
     services = Services(
         settings=settings,
         ledger=the_ledger,
@@ -91,8 +96,10 @@ def create_app(
         accounts=Accounts(the_engine, clock, password_hasher),
         denials=DenialLog(the_engine),
         keys=IdempotencyKeys(the_engine, clock),
-        projector=Projector(the_ledger, the_engine) if catch_up else None,
+        projector=projector,
+        views=FreshViews(projector, the_ledger.recorder, write_lock),
         clock=clock,
+        write_lock=write_lock,
     )
 
     @asynccontextmanager

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +35,11 @@ from sqlalchemy.exc import IntegrityError
 from api.policy import ALL_PROPERTIES, ROLES_BY_KIND, Principal
 
 SESSION_TTL = timedelta(hours=12)
+PRINCIPAL_CACHE_SECONDS = 5.0
+"""How long a process may keep answering from its token → principal cache: the bound on how
+late a change made by ANOTHER process (a revoked token, a changed role) takes effect here.
+Changes made through this process's `Accounts` take effect at once."""
+PRINCIPAL_CACHE_SIZE = 10_000
 SESSION_COOKIE = "lvyue_session"
 TOKEN_PREFIX, SESSION_PREFIX = "lvy_", "lvs_"
 MIN_PASSWORD, MAX_PASSWORD = 12, 1024
@@ -132,6 +139,57 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Cached:
+    principal: Principal
+    session_expires_at: datetime | None  # sessions still expire on time while cached
+    fetched_at: float
+
+
+class PrincipalCache:
+    """Recently authenticated tokens, keyed by their SHA-256 (never the token itself).
+
+    A request otherwise pays a database round trip just to learn who it is. Only successful
+    lookups are kept (an unknown token is asked again, so a token created elsewhere works at
+    once); entries live `seconds`, and at most `size` are kept (the oldest go first).
+    """
+
+    def __init__(
+        self,
+        seconds: float = PRINCIPAL_CACHE_SECONDS,
+        size: int = PRINCIPAL_CACHE_SIZE,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.monotonic = monotonic
+        self._entries: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> _Cached | None:
+        entry = self._entries.get(key)
+        if entry is None or self.monotonic() - entry.fetched_at >= self.seconds:
+            return None
+        return entry
+
+    def put(self, key: str, principal: Principal, session_expires_at: datetime | None) -> None:
+        entry = _Cached(principal, session_expires_at, self.monotonic())
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = entry
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def forget_subject(self, subject: str) -> None:
+        """Drop every token of a subject (`token:NAME` or `user:NAME`)."""
+        with self._lock:
+            for key in [k for k, e in self._entries.items() if e.principal.subject == subject]:
+                del self._entries[key]
+
+
 class Accounts:
     """Users, API tokens and sessions in the API's own tables."""
 
@@ -140,10 +198,12 @@ class Accounts:
         engine: Engine,
         clock: Callable[[], datetime],
         hasher: PasswordHasher | None = None,
+        cache: PrincipalCache | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
+        self.cache = cache or PrincipalCache()
         self._dummy_hash = ""
 
     # -- creation (the command line) ---------------------------------------------------------
@@ -174,6 +234,14 @@ class Accounts:
         }
         self._insert(api_tokens, row, f"token {name!r} already exists")
         return token
+
+    def revoke_token(self, name: str) -> bool:
+        """Delete an API token; it is refused at once here, and by other processes within
+        PRINCIPAL_CACHE_SECONDS. False when there was no such token."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(api_tokens).where(api_tokens.c.name == name)).rowcount
+        self.cache.forget_subject(f"token:{name}")
+        return bool(gone)
 
     def _insert(self, table: Table, row: dict[str, str], taken: str) -> None:
         try:
@@ -206,8 +274,10 @@ class Accounts:
         return Session(token, now + SESSION_TTL, _principal(f"user:{username}", user._mapping))
 
     def logout(self, token: str) -> None:
+        key = digest(token)
         with self.engine.begin() as conn:
-            conn.execute(delete(sessions).where(sessions.c.token_sha256 == digest(token)))
+            conn.execute(delete(sessions).where(sessions.c.token_sha256 == key))
+        self.cache.forget(key)
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
@@ -233,29 +303,46 @@ class Accounts:
 
     def principal_for(self, token: str) -> Principal | None:
         """The principal a bearer token (API or session) stands for, or None."""
-        if token.startswith(TOKEN_PREFIX):
-            return self._token_principal(token)
-        if token.startswith(SESSION_PREFIX):
-            return self._session_principal(token)
-        return None
+        if not token.startswith((TOKEN_PREFIX, SESSION_PREFIX)):
+            return None
+        key = digest(token)
+        cached = self.cache.get(key)
+        if cached is None:
+            found = self._lookup(token, key)
+            if found is None:
+                return None
+            self.cache.put(key, *found)
+            principal, expires_at = found
+        else:
+            principal, expires_at = cached.principal, cached.session_expires_at
+        if expires_at is not None and expires_at <= self.clock():
+            self.cache.forget(key)
+            return None
+        return principal
 
-    def _token_principal(self, token: str) -> Principal | None:
-        query = select(api_tokens).where(api_tokens.c.token_sha256 == digest(token))
+    def _lookup(self, token: str, key: str) -> tuple[Principal, datetime | None] | None:
+        if token.startswith(TOKEN_PREFIX):
+            return self._token_principal(key)
+        return self._session_principal(key)
+
+    def _token_principal(self, key: str) -> tuple[Principal, None] | None:
+        query = select(api_tokens).where(api_tokens.c.token_sha256 == key)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else _principal(f"token:{row.name}", row._mapping)
+        return None if row is None else (_principal(f"token:{row.name}", row._mapping), None)
 
-    def _session_principal(self, token: str) -> Principal | None:
+    def _session_principal(self, key: str) -> tuple[Principal, datetime] | None:
         query = (
             select(users, sessions.c.expires_at)
             .join(sessions, sessions.c.username == users.c.username)
-            .where(sessions.c.token_sha256 == digest(token))
+            .where(sessions.c.token_sha256 == key)
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        if row is None or datetime.fromisoformat(row.expires_at) <= self.clock():
+        if row is None:
             return None
-        return _principal(f"user:{row.username}", row._mapping)
+        principal = _principal(f"user:{row.username}", row._mapping)
+        return principal, datetime.fromisoformat(row.expires_at)
 
 
 def _principal(subject: str, fields: RowMapping) -> Principal:

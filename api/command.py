@@ -1,8 +1,9 @@
-"""One command over HTTP: authorize, claim the idempotency key, build the context, act, catch up.
+"""One command over HTTP: authorize, claim the idempotency key, build the context, act.
 
 Routes describe the target (its properties, its stream) and the use-case call; this module is
 the only place that turns a request into a `CommandContext`, so the actor is always the
-authenticated principal and `recorded_at` is always the server clock.
+authenticated principal and `recorded_at` is always the server clock. The views are not
+caught up here: the next read does that (`api.freshness`), so a command pays only for itself.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from fastapi import Response
@@ -27,13 +28,6 @@ from ledger.errors import ConcurrentModification, DomainError
 from ledger.ids import stream_id
 from ledger.ledger import Ledger
 from ledger.replay import parse_stream_ref
-
-
-class Projector(Protocol):
-    """Anything that brings the read models up to date (`projections.projector.Projector`)."""
-
-    def catch_up(self, stop: int | None = None) -> int: ...
-
 
 Call = Callable[[CommandContext], CommandResult]
 
@@ -62,7 +56,6 @@ class CommandCall:
     ledger: Ledger
     guard: Guard
     keys: IdempotencyKeys
-    projector: Projector | None
     clock: Callable[[], datetime]
     write_lock: threading.Lock
     method: str
@@ -105,7 +98,7 @@ class CommandCall:
         return self.run(action, self.existing(*stream), body, call, response)
 
     def _execute(self, target: Target, body: CommandBody, call: Call) -> CommandResult:
-        """Claim the key, run the use case and bring the views up to date, in turn."""
+        """Claim the key and run the use case (releasing the key if the ledger refuses)."""
         self._check_expected_version(target)
         cid = command_id(self.guard.principal, self.idempotency_key)
         fingerprint = request_fingerprint(self.method, self.path, body.model_dump(mode="json"))
@@ -119,8 +112,6 @@ class CommandCall:
                 version = self._version(target.stream)
                 raise ConcurrentModification(error.message, version) from error
             raise
-        if not result.repeated and self.projector is not None:
-            self.projector.catch_up()
         return result
 
     def _context(self, cid: str, body: CommandBody) -> CommandContext:

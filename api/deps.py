@@ -14,7 +14,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 
 from api.auth import SESSION_COOKIE, Accounts
-from api.command import CommandCall, Projector
+from api.command import CommandCall
+from api.freshness import FreshViews, Projector
 from api.idempotency import KEY_PATTERN, IdempotencyKeys
 from api.policy import DenialLog, Guard, Principal, RequestLine
 from api.problems import ApiProblem
@@ -47,6 +48,7 @@ class Services:
     denials: DenialLog
     keys: IdempotencyKeys
     projector: Projector | None
+    views: FreshViews
     clock: Callable[[], datetime]
     _key: SigningKey | None = field(default=None, repr=False)
     _key_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -84,6 +86,8 @@ def get_ledger(services: ServicesDep) -> Ledger:
 
 
 def get_engine(services: ServicesDep) -> Engine:
+    """The views' engine, the views caught up first: every read route reads through this."""
+    services.views.ensure()
     return services.engine
 
 
@@ -149,7 +153,6 @@ def get_command(
         ledger=services.ledger,
         guard=guard,
         keys=services.keys,
-        projector=services.projector,
         clock=services.clock,
         write_lock=services.write_lock,
         method=request.method,

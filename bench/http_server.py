@@ -1,7 +1,7 @@
 """One server for figure 11, run as its own process: `python -m bench.http_server KIND DB PORT`.
 
 `ledger`: the API exactly as `lvyue serve` builds it (`api.app.create_app(Settings)` on an
-SQLite file, embedded projections caught up after each command), plus an administrator API
+SQLite file, embedded projections caught up by the next read), plus an administrator API
 token written to `DB.token`. `bare`: a FastAPI app whose one endpoint validates the same body
 model (`api.routers.commands_staff.OnboardStaff`) and returns a command result without writing.
 Both are served by uvicorn with one worker, access log off, on 127.0.0.1.

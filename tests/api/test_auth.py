@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
-from api.auth import SESSION_COOKIE, SESSION_TTL, AccountError, Grant, api_tokens, sessions, users
+from api.auth import (
+    PRINCIPAL_CACHE_SECONDS,
+    SESSION_COOKIE,
+    SESSION_TTL,
+    AccountError,
+    Accounts,
+    Grant,
+    PrincipalCache,
+    api_tokens,
+    digest,
+    sessions,
+    users,
+)
 from tests.api.conftest import Api
 
 PASSWORD = "correct horse battery staple"
@@ -116,3 +128,85 @@ def test_user_names_are_unique(alice: Api) -> None:
 
     with pytest.raises(AccountError, match="already exists"):
         accounts.add_user("alice", PASSWORD, Grant.checked("S2", "staff", ["staff"], ["P1"]))
+
+
+# -- the token → principal cache: how soon a revocation or a role change takes effect ---------
+
+
+class Stopwatch:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cached_accounts(api: Api) -> tuple[Accounts, Stopwatch]:
+    accounts: Accounts = api.app.state.services.accounts
+    watch = Stopwatch()
+    accounts.cache = PrincipalCache(seconds=PRINCIPAL_CACHE_SECONDS, monotonic=watch)
+    return accounts, watch
+
+
+def me(api: Api, token: str) -> int:
+    response = api.client.get("/api/session/me", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+def test_a_revoked_token_is_refused_at_once(api: Api) -> None:
+    accounts, _ = cached_accounts(api)
+    token = accounts.add_token("kiosk", Grant.checked("D1", "staff", ["staff"], ["P1"]))
+    assert me(api, token) == 200  # now cached
+
+    assert accounts.revoke_token("kiosk")
+
+    assert me(api, token) == 401
+    assert api.post(None, "/tasks", {}, Authorization=f"Bearer {token}").status_code == 401
+    assert not accounts.revoke_token("kiosk")
+
+
+def test_a_token_revoked_by_another_process_is_refused_within_the_cache_bound(api: Api) -> None:
+    accounts, watch = cached_accounts(api)
+    token = accounts.add_token("kiosk", Grant.checked("D1", "staff", ["staff"], ["P1"]))
+    assert me(api, token) == 200
+    with accounts.engine.begin() as conn:  # what `revoke_token` in another process does
+        conn.execute(delete(api_tokens).where(api_tokens.c.name == "kiosk"))
+
+    watch.now += PRINCIPAL_CACHE_SECONDS - 0.1
+    assert me(api, token) == 200  # the documented staleness, never longer
+    watch.now += 0.1
+    assert me(api, token) == 401
+
+
+def test_a_role_changed_elsewhere_takes_effect_within_the_cache_bound(alice: Api) -> None:
+    accounts, watch = cached_accounts(alice)
+    token = login(alice).json()["access_token"]  # type: ignore[attr-defined]
+    assert alice.client.get("/api/session/me", headers={"Authorization": f"Bearer {token}"}).json()[
+        "roles"
+    ] == ["supervisor"]
+    with accounts.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.username == "alice").values(roles="staff"))
+
+    watch.now += PRINCIPAL_CACHE_SECONDS
+    roles = alice.client.get("/api/session/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert roles.json()["roles"] == ["staff"]
+
+
+def test_a_cached_session_still_expires_on_time(alice: Api) -> None:
+    cached_accounts(alice)
+    token = login(alice).json()["access_token"]  # type: ignore[attr-defined]
+    assert me(alice, token) == 200
+
+    alice.clock.now += SESSION_TTL
+
+    assert me(alice, token) == 401
+
+
+def test_unknown_tokens_are_not_cached(api: Api) -> None:
+    accounts, _ = cached_accounts(api)
+    assert me(api, "lvy_not-a-token") == 401
+
+    assert accounts.cache.get(digest("lvy_not-a-token")) is None
