@@ -1,4 +1,4 @@
-"""`lvyue user add` and `lvyue token add`: the only way accounts come to exist.
+"""`lvyue user add`, `lvyue token add | revoke`: the only way accounts come to exist or go.
 
 There is no default user and no default password; the first administrator is created here.
 A password is read from standard input when piped (or with --password-stdin), otherwise
@@ -102,3 +102,16 @@ def add_token(
         engine.dispose()
     typer.echo(token)
     typer.echo(f"令牌只显示一次 token {name} is shown only once; store it now", err=True)
+
+
+@token_app.command("revoke")
+def revoke_token(name: Annotated[str, typer.Argument(help="the token's name")]) -> None:
+    """Delete an API token: refused from now on (a running server within its cache bound)."""
+    accounts, engine = _accounts(Settings.from_env())
+    try:
+        gone = accounts.revoke_token(name)
+    finally:
+        engine.dispose()
+    if not gone:
+        raise _refuse(f"no token named {name!r}")
+    typer.echo(f"令牌已吊销 token {name} revoked")

@@ -72,6 +72,21 @@ def test_a_token_is_printed_once_and_works(env: Settings) -> None:
         assert (me.json()["kind"], me.json()["roles"]) == ("system", ["staff"])
 
 
+def test_a_revoked_token_is_refused_and_revoking_twice_fails(env: Settings) -> None:
+    add = ["token", "add", "hotline", "--principal", "hotline", "--role", "staff"]
+    token = CliRunner().invoke(cli, [*add, "--property", "P1"]).stdout.splitlines()[0]
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(env)) as client:
+        assert client.get("/api/session/me", headers=headers).status_code == 200
+    revoked = CliRunner().invoke(cli, ["token", "revoke", "hotline"])
+    assert revoked.exit_code == 0, revoked.output
+    with TestClient(create_app(env)) as client:
+        assert client.get("/api/session/me", headers=headers).status_code == 401
+    again = CliRunner().invoke(cli, ["token", "revoke", "hotline"])
+    assert again.exit_code == 1
+    assert "no token named 'hotline'" in again.output
+
+
 @pytest.mark.parametrize(
     "args",
     [
