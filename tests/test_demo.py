@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
 from ledger.ledger import Ledger
-from ledger.replay import public_state
+from ledger.replay import aggregate_from, public_state
 from lvyue.demo import write_demo
 
 
@@ -63,3 +64,16 @@ def test_full_demo_on_sqlite_is_realistic(tmp_path: Path) -> None:
         "RewardGranted",
     ):
         assert types[kind] > 0, f"the demo wrote no {kind}"
+
+
+def test_replay_from_decoded_records_equals_the_repository_at_every_version() -> None:
+    """ledger.replay folds the records it already decoded instead of asking the repository to
+    read and decode the stream again: the state must be the repository's at every version."""
+    app = Ledger("memory://")
+    write_demo(app, seed=5, days=4)
+    streams = {UUID(str(n.originator_id)) for n in app.recorder.select_notifications(1, 1_000_000)}
+    for stream in sorted(streams):
+        records = [json.loads(s.state) for s in app.recorder.select_events(stream)]
+        for version in range(1, len(records) + 1):
+            expected = public_state(app.repository.get(stream, version=version))
+            assert public_state(aggregate_from(app, stream, records[:version])) == expected
