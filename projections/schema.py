@@ -20,7 +20,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Dialect,
-    Integer,
     MetaData,
     String,
     Table,
@@ -56,11 +55,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-LogPosition = BigInteger().with_variant(Integer(), "sqlite")
-"""A notification id as a row's primary key: 64-bit everywhere, and on SQLite declared INTEGER so
-the column is the table's rowid (rows appended in log order, no second B-tree to maintain)."""
 
 
 positions = Table(

@@ -110,7 +110,7 @@ chain_links = Table(
     Column("stream_type", String(60), nullable=False),
     Column("stream_id", String(36), nullable=False),
     Column("stream_version", Integer, nullable=False),
-    Column("event_id", String(36), nullable=False),
+    Column("event_id", String(36), nullable=False, unique=True),
     Column("position", BigInteger, nullable=False),
     Index("ix_chain_links_task_no", "task_no", "link_no"),
 )

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, Text
 
 from projections.schema import (
-    LogPosition,
     Record,
     StreamKeys,
     UtcDateTime,
@@ -50,8 +49,8 @@ signature_streams = stream_keys_table("signature_streams")
 signatures = Table(
     "signatures",
     metadata,
-    Column("position", LogPosition, primary_key=True),
-    Column("event_id", String(36), nullable=False),
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
     Column("kind", String(80), nullable=False),
     Column("intent", String(40), nullable=False),
     Column("signer_id", String(100), nullable=False),

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Table,
 )
 
-from projections.schema import LogPosition, Record, UtcDateTime, insert_rows, metadata, utc
+from projections.schema import Record, UtcDateTime, insert_rows, metadata, utc
 
 LATE_AFTER = timedelta(hours=1)
 """Recorded more than this after it occurred ⇒ `late` (a report entered after the fact)."""
@@ -28,8 +28,8 @@ LATE_AFTER = timedelta(hours=1)
 trail_events = Table(
     "trail_events",
     metadata,
-    Column("position", LogPosition, primary_key=True),
-    Column("event_id", String(36), nullable=False),
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
     Column("stream_type", String(60), nullable=False),
     Column("stream_id", String(36), nullable=False),
     Column("stream_version", Integer, nullable=False),
@@ -47,7 +47,6 @@ trail_events = Table(
     Column("correlation_id", String(200)),
     Column("causation_id", String(200)),
     Column("evidence_count", Integer, nullable=False),
-    Index("ix_trail_event", "event_id"),
     Index("ix_trail_stream", "stream_id", "position"),
     Index("ix_trail_actor", "actor_id", "position"),
     Index("ix_trail_property", "property_id", "position"),
