@@ -9,11 +9,12 @@ reaches a regulator's bundle.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
@@ -29,6 +30,7 @@ BASE_FIELDS = frozenset(
 )
 
 FieldKinds = dict[str, str]
+T = TypeVar("T")
 
 
 def iso(moment: datetime) -> str:
@@ -138,8 +140,9 @@ def meta_record(meta: Meta) -> dict[str, Any]:
 def meta_from_record(record: dict[str, Any]) -> Meta:
     """The envelope back from a public record."""
     actor = record["actor"]
-    return Meta(
-        actor=Actor(actor["id"], actor["kind"], actor["role"]),
+    return _stored(
+        Meta,
+        actor=_actor(actor["id"], actor["kind"], actor["role"]),
         occurred_at=datetime.fromisoformat(record["occurred_at"]),
         recorded_at=datetime.fromisoformat(record["recorded_at"]),
         command_id=record["command_id"],
@@ -149,6 +152,23 @@ def meta_from_record(record: dict[str, Any]) -> Meta:
         evidence=tuple(record.get("evidence") or ()),
         property_id=record.get("property_id"),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _actor(actor_id: str, kind: str, role: str) -> Actor:
+    """Actors repeat across a stream; the instance is frozen, so replays can share it."""
+    return _stored(Actor, id=actor_id, kind=kind, role=role)
+
+
+def _stored(cls: type[T], **fields: Any) -> T:
+    """A frozen dataclass from stored fields, bypassing __init__ as the library does for events.
+
+    Its per-field object.__setattr__ made building the envelope the largest cost of decoding
+    an event on replay. Every field must be given: defaults are not applied.
+    """
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
 
 
 class RecordMapper(Mapper[UUID]):

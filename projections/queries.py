@@ -16,7 +16,7 @@ from eventsourcing.application import Application
 from sqlalchemy import Engine, Select, func, select
 
 from ledger.errors import InvalidValue, NotFound
-from ledger.replay import StreamState, TimeAxis, parse_stream_ref, public_state
+from ledger.replay import StreamState, TimeAxis, aggregate_from, parse_stream_ref, public_state
 from projections.views.areas import area_terms
 from projections.views.chain import chain_links
 from projections.views.signatures import signatures as signature_rows
@@ -290,8 +290,9 @@ def replay_as_of(
 ) -> StreamState:
     """The stream as of `at` (same answer as ledger.replay.replay), found through the index.
 
-    The cost depends on the stream's length, never on the log's: two index seeks, then the
-    repository loads the stream up to the target version. Catch the views up first.
+    The cost depends on the stream's length, never on the log's: two index seeks, then one
+    read of the stream up to the target version, decoded once for both the event list and the
+    aggregate. Catch the views up first.
     """
     sid = parse_stream_ref(stream_ref)
     target, latest = version_as_of(engine, sid, at, axis)
@@ -299,7 +300,7 @@ def replay_as_of(
         raise NotFound(f"no stream {stream_ref!r} in the index")
     stored = app.recorder.select_events(sid, lte=target) if target else []
     events = [json.loads(s.state) for s in stored]
-    state = public_state(app.repository.get(sid, version=target)) if target else {}
+    state = public_state(aggregate_from(app, sid, events)) if target else {}
     first = events[0] if events else json.loads(app.recorder.select_events(sid, limit=1)[0].state)
     return StreamState(str(sid), first["stream_type"], target, latest, state, events)
 

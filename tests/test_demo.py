@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
+from ledger.envelope import Actor, Meta
 from ledger.ledger import Ledger
-from ledger.replay import public_state
+from ledger.record import meta_from_record
+from ledger.replay import aggregate_from, public_state
 from lvyue.demo import write_demo
 
 
@@ -63,3 +67,28 @@ def test_full_demo_on_sqlite_is_realistic(tmp_path: Path) -> None:
         "RewardGranted",
     ):
         assert types[kind] > 0, f"the demo wrote no {kind}"
+
+
+def test_replay_from_decoded_records_equals_the_repository_at_every_version() -> None:
+    """ledger.replay folds the records it already decoded instead of asking the repository to
+    read and decode the stream again: the state must be the repository's at every version."""
+    app = Ledger("memory://")
+    write_demo(app, seed=5, days=4)
+    streams = {UUID(str(n.originator_id)) for n in app.recorder.select_notifications(1, 1_000_000)}
+    for stream in sorted(streams):
+        records = [json.loads(s.state) for s in app.recorder.select_events(stream)]
+        for version in range(1, len(records) + 1):
+            expected = public_state(app.repository.get(stream, version=version))
+            assert public_state(aggregate_from(app, stream, records[:version])) == expected
+
+
+def test_envelopes_decoded_without_init_equal_the_constructed_ones() -> None:
+    """meta_from_record fills the frozen envelope without __init__: every field, same value."""
+    app = Ledger("memory://")
+    write_demo(app, seed=5, days=2)
+    names = {f.name for f in dataclasses.fields(Meta)}
+    for notification in app.recorder.select_notifications(1, 1_000_000):
+        meta = meta_from_record(json.loads(notification.state))
+        assert set(vars(meta)) == names
+        assert Meta(**{name: getattr(meta, name) for name in names}) == meta
+        assert Actor(meta.actor.id, meta.actor.kind, meta.actor.role) == meta.actor
