@@ -14,12 +14,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine, MetaData
 
-from api import auth, idempotency, pages, policy
+from api import auth, pages, policy
 from api.auth import Accounts
 from api.body_limit import BodyLimit
 from api.deps import ApiSettings, Services
 from api.freshness import FreshViews
-from api.idempotency import IdempotencyKeys
 from api.policy import DenialLog
 from api.problems import add_problem_handlers, problem_schemas
 from api.routers import (
@@ -56,7 +55,7 @@ API_ROUTERS: Sequence[APIRouter] = (
     sla.router,
     kpis.router,
 )
-API_TABLES: Sequence[MetaData] = (auth.metadata, policy.metadata, idempotency.metadata)
+API_TABLES: Sequence[MetaData] = (auth.metadata, policy.metadata)
 
 
 def system_clock() -> datetime:
@@ -95,7 +94,6 @@ def create_app(
         engine=the_engine,
         accounts=Accounts(the_engine, clock, password_hasher),
         denials=DenialLog(the_engine),
-        keys=IdempotencyKeys(the_engine, clock),
         projector=projector,
         views=FreshViews(projector, the_ledger.recorder, write_lock),
         clock=clock,

@@ -1,4 +1,4 @@
-"""One command over HTTP: authorize, claim the idempotency key, build the context, act.
+"""One command over HTTP: authorize, build the context, act.
 
 Routes describe the target (its properties, its stream) and the use-case call; this module is
 the only place that turns a request into a `CommandContext`, so the actor is always the
@@ -18,13 +18,13 @@ from uuid import UUID
 
 from fastapi import Response
 
-from api.idempotency import IdempotencyKeys, command_id, request_fingerprint
+from api.idempotency import command_id, request_fingerprint
 from api.policy import Guard
 from api.problems import COMMAND_ERRORS, ApiProblem
 from api.schemas import CommandBody, CommandOut, EventRef
 from ledger.application import CommandResult
 from ledger.envelope import CommandContext
-from ledger.errors import ConcurrentModification, DomainError
+from ledger.errors import ConcurrentModification
 from ledger.ids import stream_id
 from ledger.ledger import Ledger
 from ledger.replay import parse_stream_ref
@@ -55,7 +55,6 @@ class CommandCall:
 
     ledger: Ledger
     guard: Guard
-    keys: IdempotencyKeys
     clock: Callable[[], datetime]
     write_lock: threading.Lock
     method: str
@@ -98,23 +97,24 @@ class CommandCall:
         return self.run(action, self.existing(*stream), body, call, response)
 
     def _execute(self, target: Target, body: CommandBody, call: Call) -> CommandResult:
-        """Claim the key and run the use case (releasing the key if the ledger refuses)."""
+        """Run the use case under the key's command id, the whole request's digest with it.
+
+        The ledger's receipt, written in the command's own transaction, is the idempotency
+        record: a retry of the same request returns the first result, and the same key with a
+        different request (path, body or envelope) is refused as `command_id_reused`.
+        """
         self._check_expected_version(target)
         cid = command_id(self.guard.principal, self.idempotency_key)
-        fingerprint = request_fingerprint(self.method, self.path, body.model_dump(mode="json"))
-        claimed = self.keys.claim(cid, fingerprint)
+        digest = request_fingerprint(self.method, self.path, body.model_dump(mode="json"))
         try:
-            result = call(self._context(cid, body))
-        except DomainError as error:
-            if claimed:
-                self.keys.release(cid, fingerprint)
-            if isinstance(error, ConcurrentModification) and error.current_version is None:
+            return call(self._context(cid, body, digest))
+        except ConcurrentModification as error:
+            if error.current_version is None:
                 version = self._version(target.stream)
                 raise ConcurrentModification(error.message, version) from error
             raise
-        return result
 
-    def _context(self, cid: str, body: CommandBody) -> CommandContext:
+    def _context(self, cid: str, body: CommandBody, digest: str) -> CommandContext:
         now = self.clock()
         principal = self.guard.principal
         return CommandContext(
@@ -127,6 +127,7 @@ class CommandCall:
             causation_id=body.causation_id,
             correlation_id=body.correlation_id,
             evidence=tuple(body.evidence),
+            request_digest=digest,
         )
 
     def _check_expected_version(self, target: Target) -> None:

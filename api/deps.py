@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from api.auth import SESSION_COOKIE, Accounts
 from api.command import CommandCall
 from api.freshness import FreshViews, Projector
-from api.idempotency import KEY_PATTERN, IdempotencyKeys
+from api.idempotency import KEY_PATTERN
 from api.policy import DenialLog, Guard, Principal, RequestLine
 from api.problems import ApiProblem
 from ledger.checkpoint import SigningKey
@@ -46,7 +46,6 @@ class Services:
     engine: Engine
     accounts: Accounts
     denials: DenialLog
-    keys: IdempotencyKeys
     projector: Projector | None
     views: FreshViews
     clock: Callable[[], datetime]
@@ -152,7 +151,6 @@ def get_command(
     return CommandCall(
         ledger=services.ledger,
         guard=guard,
-        keys=services.keys,
         clock=services.clock,
         write_lock=services.write_lock,
         method=request.method,

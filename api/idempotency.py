@@ -1,38 +1,25 @@
 """Idempotency keys: the `Idempotency-Key` header names the command, retries are safe.
 
 The key, namespaced by the caller, becomes the ledger's command id, and the ledger's receipt
-returns the first result to a retry. The ledger fingerprints only the use-case arguments, so
-this table also remembers a digest of the whole request (path, body and envelope): the same
-key with a different request is a 409, never a silent replay of the first one.
+returns the first result to a retry. The ledger fingerprints the use-case arguments; a digest
+of the whole request (method, path, body and envelope) travels with the command
+(`CommandContext.request_digest`) into the same receipt, written in the command's own
+transaction: the same key with a different request is a 409, never a silent replay of the
+first one, and there is no second table to keep in step with the log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
-from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from api.policy import Principal
-from api.problems import ApiProblem
 from ledger.personal import mask_personal
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$"
-
-metadata = MetaData()
-
-idempotency_keys = Table(
-    "api_idempotency_keys",
-    metadata,
-    Column("command_id", String(200), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("created_at", String(40), nullable=False),
-)
 
 
 def command_id(principal: Principal, key: str) -> str:
@@ -62,44 +49,3 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     """A digest of everything the command depends on (personal values masked: MasksPersonal)."""
     text = json.dumps([method, path, body], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-class IdempotencyKeys:
-    """Claims a command id for one request fingerprint."""
-
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self.engine = engine
-        self.clock = clock
-
-    def claim(self, cid: str, fingerprint: str) -> bool:
-        """True when this request claimed the id now; False for a retry of the same request.
-
-        Raises a 409 problem when the id was claimed by a different request.
-        """
-        now = self.clock().isoformat()
-        row = {"command_id": cid, "fingerprint": fingerprint, "created_at": now}
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(idempotency_keys), row)
-        except IntegrityError:
-            if self._fingerprint(cid) != fingerprint:
-                raise ApiProblem(
-                    409,
-                    "command_id_reused",
-                    "this Idempotency-Key was already used for a different request",
-                ) from None
-            return False
-        return True
-
-    def release(self, cid: str, fingerprint: str) -> None:
-        """Free a key whose command was refused (nothing was written under it)."""
-        c = idempotency_keys.c
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(idempotency_keys).where(c.command_id == cid, c.fingerprint == fingerprint)
-            )
-
-    def _fingerprint(self, cid: str) -> str | None:
-        query = select(idempotency_keys.c.fingerprint).where(idempotency_keys.c.command_id == cid)
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar()

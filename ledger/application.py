@@ -91,9 +91,16 @@ class Acting:
 Act = Callable[[Acting], Sequence[LedgerAggregate]]
 
 
-def fingerprint(command: str, args: Mapping[str, Any]) -> str:
-    """A digest of the command and its arguments, to tell a retry from a reused id."""
-    body = json.dumps({"command": command, "args": args}, sort_keys=True, default=_jsonable)
+def fingerprint(command: str, args: Mapping[str, Any], request: str | None = None) -> str:
+    """A digest of the command and its arguments, to tell a retry from a reused id.
+
+    `request` (CommandContext.request_digest) joins it when the caller has one; without it
+    the digest is the one receipts have always held.
+    """
+    fields: dict[str, Any] = {"command": command, "args": args}
+    if request is not None:
+        fields["request"] = request
+    body = json.dumps(fields, sort_keys=True, default=_jsonable)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -152,7 +159,7 @@ class LedgerCore(Application[UUID]):
         """
         _validate_context(ctx)
         args = {k: v for k, v in args.items() if k not in ("self", "ctx") and not callable(v)}
-        digest = fingerprint(command, args)
+        digest = fingerprint(command, args, ctx.request_digest)
         staged = _BATCH.get()
         if staged is not None:
             return self._stage(staged, ctx, digest, act)
@@ -393,6 +400,8 @@ def _validate_context(ctx: CommandContext) -> None:
         raise InvalidValue("actor id must be 1–100 characters")
     if not ctx.command_id or len(ctx.command_id) > 200:
         raise InvalidValue("command id must be 1–200 characters")
+    if ctx.request_digest is not None and not 0 < len(ctx.request_digest) <= 128:
+        raise InvalidValue("request digest must be 1–128 characters")
     for name in ("occurred_at", "recorded_at"):
         moment = getattr(ctx, name)
         if not isinstance(moment, datetime) or moment.tzinfo is None:

@@ -48,6 +48,10 @@ class CommandContext:
     causation_id: str | None = None
     correlation_id: str | None = None
     evidence: tuple[str, ...] = field(default=())
+    request_digest: str | None = None
+    """A digest of the whole request the caller received (an HTTP path, body and envelope).
+    Given, it joins the command's fingerprint in the receipt: the same command id with a
+    different request is refused, even where the use case's arguments agree."""
 
     def meta(self, role: str, property_id: str | None) -> Meta:
         """Seal the context into an envelope once the actor's role is known."""

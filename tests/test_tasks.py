@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ledger.application import Acting
@@ -118,6 +120,24 @@ def test_repeated_command_id_returns_first_result_on_every_store(any_ledger: Led
     assert any_ledger.recorder.max_notification_id() == before
     with pytest.raises(CommandIdReused):
         any_ledger.dispatch_task(ctx, "T1", "S1", "S3")
+
+
+def test_a_request_digest_joins_the_fingerprint_on_every_store(any_ledger: Ledger) -> None:
+    """Same command id and arguments, but the caller says the request differed: refused."""
+    clock = Clock()
+    staff(any_ledger, clock)
+    register(any_ledger, clock)
+    ctx = replace(clock.ctx("D1"), request_digest="a" * 64)
+    first = any_ledger.dispatch_task(ctx, "T1", "S1", "S2")
+    before = any_ledger.recorder.max_notification_id()
+    assert any_ledger.dispatch_task(ctx, "T1", "S1", "S2").events == first.events
+    with pytest.raises(CommandIdReused):
+        any_ledger.dispatch_task(replace(ctx, request_digest="b" * 64), "T1", "S1", "S2")
+    with pytest.raises(CommandIdReused):
+        any_ledger.dispatch_task(replace(ctx, request_digest=None), "T1", "S1", "S2")
+    assert any_ledger.recorder.max_notification_id() == before
+    with pytest.raises(InvalidValue, match="request digest"):
+        any_ledger.comment_on_task(replace(clock.ctx("D1"), request_digest=""), "T1", "x")
 
 
 def test_stale_copy_conflicts_instead_of_losing_an_update(any_ledger: Ledger) -> None:

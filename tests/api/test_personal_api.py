@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from api.idempotency import idempotency_keys, request_fingerprint
+from api.idempotency import request_fingerprint
+from ledger.envelope import CommandContext
 from ledger.ids import stream_id
 from ledger.personal import Entropy, is_personal_ref
 from tests.api.conftest import TASK, Api, register
@@ -59,9 +59,17 @@ def reveal(api: Api, who: str, ref: dict[str, str], stream: str) -> Any:
     return api.get(who, f"/personal/{ref['subject']}/{ref['digest']}", stream=stream)
 
 
-def stored_fingerprints(api: Api) -> list[str]:
-    with api.app.state.services.engine.connect() as conn:
-        return list(conn.execute(select(idempotency_keys.c.fingerprint)).scalars())
+def request_digests(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Every request digest the API hands the ledger from now on (it lands in the receipt)."""
+    seen: list[str | None] = []
+    run = api.ledger.run
+
+    def spy(ctx: CommandContext, *args: Any) -> Any:
+        seen.append(ctx.request_digest)
+        return run(ctx, *args)
+
+    monkeypatch.setattr(api.ledger, "run", spy)
+    return seen
 
 
 # -- personal fields on commands -------------------------------------------------------------
@@ -81,13 +89,16 @@ def test_reporter_contact_goes_to_the_vault_and_is_revealed_to_a_manager(papi: A
     assert reveal(papi, "admin", by_field["name"], "task/T1").json()["value"] == NAME
 
 
-def test_the_request_fingerprint_never_hashes_a_personal_value_in_clear(papi: Api) -> None:
+def test_the_request_fingerprint_never_hashes_a_personal_value_in_clear(
+    papi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digests = request_digests(papi, monkeypatch)
     body = {**TASK, "reporter_name": NAME, "reporter_phone": PHONE}
     papi.ok("desk", "/tasks", body, key="reg-1")
 
     clear = request_fingerprint("POST", "/api/tasks", {**body, "occurred_at": None})
-    [stored] = [f for f in stored_fingerprints(papi) if f != clear]
-    assert stored_fingerprints(papi) == [stored]
+    [stored] = digests
+    assert stored != clear
     masked = {**body, "reporter_name": "<personal>", "reporter_phone": "<personal>"}
     envelope = {"occurred_at": None, "on_behalf_of": None, "causation_id": None,
                 "correlation_id": None, "evidence": []}  # fmt: skip
