@@ -315,6 +315,23 @@ class Accounts:
             principal, expires_at = found
         else:
             principal, expires_at = cached.principal, cached.session_expires_at
+        return self._unexpired(key, principal, expires_at)
+
+    def cached_principal(self, token: str) -> Principal | None:
+        """`principal_for` from the cache alone, without I/O; None: ask `principal_for`.
+
+        Lets the event loop answer the common case itself instead of handing every request
+        to a worker thread for what is a dictionary lookup.
+        """
+        key = digest(token)
+        cached = self.cache.get(key)
+        if cached is None:
+            return None
+        return self._unexpired(key, cached.principal, cached.session_expires_at)
+
+    def _unexpired(
+        self, key: str, principal: Principal, expires_at: datetime | None
+    ) -> Principal | None:
         if expires_at is not None and expires_at <= self.clock():
             self.cache.forget(key)
             return None

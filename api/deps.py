@@ -12,6 +12,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import SESSION_COOKIE, Accounts
 from api.command import CommandCall
@@ -72,7 +73,13 @@ class Services:
         return recorder
 
 
-def get_services(request: Request) -> Services:
+# The dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, and each such hop cost a command about as much as the bare endpoint's whole
+# request. The ones that may touch a database (`get_engine`, a principal not yet cached) keep
+# their I/O off the event loop.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -80,7 +87,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_ledger(services: ServicesDep) -> Ledger:
+async def get_ledger(services: ServicesDep) -> Ledger:
     return services.ledger
 
 
@@ -90,7 +97,7 @@ def get_engine(services: ServicesDep) -> Engine:
     return services.engine
 
 
-def get_settings(services: ServicesDep) -> ApiSettings:
+async def get_settings(services: ServicesDep) -> ApiSettings:
     return services.settings
 
 
@@ -102,14 +109,19 @@ bearer = HTTPBearer(auto_error=False, description="an API token or a session tok
 session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="web pages")
 
 
-def get_principal(
+async def get_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     cookie: Annotated[str | None, Depends(session_cookie)],
 ) -> Principal:
     """The authenticated caller, from the bearer token or else the session cookie."""
     token = credentials.credentials if credentials is not None else cookie
-    principal = services.accounts.principal_for(token) if token else None
+    principal = None
+    if token:
+        accounts = services.accounts
+        principal = accounts.cached_principal(token)
+        if principal is None:
+            principal = await run_in_threadpool(accounts.principal_for, token)
     if principal is None:
         detail = "log in or send a valid bearer token" if token is None else "invalid token"
         raise ApiProblem(401, "unauthenticated", detail)
@@ -119,7 +131,9 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_guard(request: Request, services: ServicesDep, principal: CurrentPrincipal) -> Guard:
+async def get_guard(
+    request: Request, services: ServicesDep, principal: CurrentPrincipal
+) -> Guard:
     line = RequestLine(request.method, request.url.path)
     return Guard(principal, services.denials, services.clock, line)
 
@@ -127,7 +141,7 @@ def get_guard(request: Request, services: ServicesDep, principal: CurrentPrincip
 GuardDep = Annotated[Guard, Depends(get_guard)]
 
 
-def get_command(
+async def get_command(
     request: Request,
     services: ServicesDep,
     guard: GuardDep,
