@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger.leaf_hash import event_leaf_hash
 from ledger.merkle import new_nodes_for_append
 from lvyue_verify import record_leaf_hash
 
@@ -86,6 +87,18 @@ def public_record_of(stored: StoredEvent) -> dict[str, Any]:
     }
 
 
+def sealed_leaf_hash(stored: StoredEvent, seq: int, prev_hash: str | None) -> bytes:
+    """The leaf hash of the public record with its `seq` and `prev_hash`: the fast path for
+    our mapper's records (ledger/leaf_hash.py), the reference canonicaliser for the rest."""
+    fast = event_leaf_hash(stored.state, seq, prev_hash)
+    if fast is not None:
+        return fast
+    record = public_record_of(stored)
+    record["seq"] = seq
+    record["prev_hash"] = prev_hash
+    return record_leaf_hash(record)
+
+
 def _key(originator_id: UUID | str) -> str:
     return str(originator_id)
 
@@ -120,12 +133,9 @@ def seal(
     size, known = state.size, state.previous
     leaves: list[Leaf] = []
     for offset, stored in enumerate(stored_events):
-        record = public_record_of(stored)
         seq = size + offset + 1
         prev = known.get((_key(stored.originator_id), stored.originator_version - 1))
-        record["seq"] = seq
-        record["prev_hash"] = prev.hex() if prev is not None else None
-        leaf_hash = record_leaf_hash(record)
+        leaf_hash = sealed_leaf_hash(stored, seq, prev.hex() if prev is not None else None)
         known[(_key(stored.originator_id), stored.originator_version)] = leaf_hash
         leaves.append(Leaf(seq, stored.originator_id, stored.originator_version, leaf_hash))
     rows = new_nodes_for_append(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
