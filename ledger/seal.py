@@ -60,9 +60,9 @@ class SealCursor(Protocol):
         read together (one statement on the SQL stores)."""
         ...
 
-    def insert_leaves(self, leaves: Sequence[Leaf]) -> None: ...
-
-    def insert_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None: ...
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store the batch's leaves and its new inner nodes (level > 0)."""
+        ...
 
     def insert_receipt(self, receipt: Receipt) -> None: ...
 
@@ -139,6 +139,5 @@ def seal(
         known[(_key(stored.originator_id), stored.originator_version)] = leaf_hash
         leaves.append(Leaf(seq, stored.originator_id, stored.originator_version, leaf_hash))
     rows = new_nodes_for_append(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
-    cursor.insert_leaves(leaves)
-    cursor.insert_nodes([row for row in rows if row[0] > 0])
+    cursor.insert_seal(leaves, [row for row in rows if row[0] > 0])
     return leaves

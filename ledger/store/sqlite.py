@@ -155,14 +155,13 @@ class SQLiteSealCursor:
                 found[(level, idx)] = bytes(row[0])
         return found
 
-    def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
         self.c.executemany(
             f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?)",
             [(x.seq, _hex(x.originator_id), x.originator_version, x.leaf_hash) for x in leaves],
         )
-
-    def insert_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
-        self.c.executemany(f"INSERT INTO {self.t}_nodes VALUES (?,?,?)", rows)
+        if nodes:
+            self.c.executemany(f"INSERT INTO {self.t}_nodes VALUES (?,?,?)", nodes)
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.c.execute(
