@@ -5,13 +5,15 @@ in one pipeline: a failed insert skips them, and the connection must stay usable
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID, uuid5
 
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InternalError, StoredEvent
 
 from ledger.ledger import Ledger
 from ledger.seal import Receipt
+from ledger.store.postgres import PostgresSealCursor
 from ledger.trail import SealedLog, audit
 from tests.conftest import PG_URL, make_ledger
 from tests.test_trail import signing_key
@@ -57,4 +59,46 @@ def test_a_repeated_receipt_leaves_the_connection_usable(pair: tuple[Ledger, Led
     log = second.recorder
     assert isinstance(log, SealedLog)
     assert log.sealed_size() == 8
+    assert audit(log, signing_key()).ok
+
+
+def test_two_writers_interleaved_keep_one_whole_tree(pair: tuple[Ledger, Ledger]) -> None:
+    """Each recorder remembers the tree it last committed; the other's appends change the
+    size under it, so it reads the frontier again instead of building on a stale one."""
+    first, second = pair
+    n = 0
+    for i in range(40):
+        writer = first if i % 3 else second
+        batch = [event(f"w-{i}-{j}") for j in range(1 + i % 4)]
+        writer.recorder.insert_events(batch)
+        n += len(batch)
+    log = first.recorder
+    assert isinstance(log, SealedLog)
+    assert log.sealed_size() == n
+    assert audit(log, signing_key()).ok
+
+
+def test_a_rolled_back_seal_does_not_mislead_the_next(
+    pair: tuple[Ledger, Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append that fails after computing its tree leaves the remembered tree as it was,
+    even when another writer then commits a different leaf at the same position."""
+    first, second = pair
+    first.recorder.insert_events([event("base")])
+    original = PostgresSealCursor.insert_seal
+
+    def failing(self: PostgresSealCursor, *args: Any) -> None:
+        original(self, *args)
+        raise RuntimeError("after the seal, before the commit")
+
+    monkeypatch.setattr(PostgresSealCursor, "insert_seal", failing)
+    with pytest.raises(InternalError):
+        first.recorder.insert_events([event("lost")])
+    monkeypatch.setattr(PostgresSealCursor, "insert_seal", original)
+    second.recorder.insert_events([event("other")])  # seq 2, where "lost" would have been
+    for i in range(5):
+        first.recorder.insert_events([event(f"after-{i}")])
+    log = first.recorder
+    assert isinstance(log, SealedLog)
+    assert log.sealed_size() == 7
     assert audit(log, signing_key()).ok

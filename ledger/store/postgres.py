@@ -11,8 +11,9 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, LiteralString
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ledger.errors import ConcurrentModification
-from ledger.merkle import NodeKey, NodeReader
+from ledger.merkle import NodeKey, NodeReader, frontier_keys
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import AppendState, Leaf, Receipt, previous_keys, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
@@ -49,19 +50,20 @@ SEAL_TABLES = (
 
 
 APPEND_STATE: LiteralString = (
-    "WITH s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}) "
-    "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, s.n AS b, NULL::bytea AS h FROM s "
-    "UNION ALL SELECT 1, NULL, x.level, x.idx, x.hash FROM s "
+    "WITH s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}), "
+    "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n), "
+    "f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
+    "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, t.n AS b, t.h AS h FROM t "
+    "UNION ALL SELECT 1, NULL, x.level, x.idx, x.hash FROM f "
     "CROSS JOIN generate_series(1, 62) AS g(l) "
-    "JOIN {nodes} AS x ON x.level = g.l AND x.idx = (s.n >> g.l) - 1 "
-    "WHERE (s.n >> g.l) & 1 = 1 "
-    "UNION ALL SELECT 1, NULL, 0, x.seq - 1, x.leaf_hash FROM s "
-    "JOIN {leaves} AS x ON x.seq = s.n WHERE s.n & 1 = 1 "
+    "JOIN {nodes} AS x ON x.level = g.l AND x.idx = (f.n >> g.l) - 1 "
+    "WHERE (f.n >> g.l) & 1 = 1 "
     "UNION ALL SELECT 2, x.originator_id, 0, x.originator_version, x.leaf_hash FROM {leaves} AS x "
     "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
     "ON x.originator_id = k.id AND x.originator_version = k.v"
 )
-"""Kind 0: the tree size; 1: a frontier node (level a, idx b); 2: a previous leaf (o, b)."""
+"""Kind 0: the tree size n and leaf n's hash; 1: a frontier node above level 0 (level a, idx
+b), only when (n, leaf n) is not the tip passed in; 2: a previous leaf (o, b)."""
 INSERT_SEAL: LiteralString = (
     "WITH l AS (INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
     "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])) "
@@ -100,16 +102,42 @@ def _hashes(values: Iterable[bytes]) -> str:
     return "{" + ",".join(f'"\\\\x{bytes(v).hex()}"' for v in values) + "}"
 
 
+@dataclass(frozen=True)
+class TreeTip:
+    """The tree as this process last committed it: size, last leaf hash and frontier.
+
+    An append under the table lock reads only the size and the last leaf; when both match,
+    the frontier is this one and the server skips reading it (APPEND_STATE). Only set after
+    a COMMIT succeeded, so a rolled-back append never leaves its tree behind; another writer
+    changes the size (or, after a restore, the last leaf), which makes the read fetch it.
+    """
+
+    size: int
+    last: bytes | None
+    frontier: Mapping[NodeKey, bytes]
+
+
+NO_TIP = TreeTip(-1, None, {})
+
+
 class PostgresSealCursor:
     """Sealing statements for PostgreSQL: one round trip per step, whatever the batch size."""
 
     def __init__(
-        self, curs: Cursor[DictRow], schema: str, table: str, ahead: Cursor[DictRow] | None = None
+        self,
+        curs: Cursor[DictRow],
+        schema: str,
+        table: str,
+        ahead: Cursor[DictRow] | None = None,
+        tip: TreeTip = NO_TIP,
     ) -> None:
         self.curs = curs
         self.ahead = ahead
         self.schema = schema
         self.table = table
+        self.tip = tip
+        self.state: AppendState | None = None
+        self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def _q(self, template: LiteralString) -> bytes:
         return _render(template, self.schema, self.table)
@@ -122,23 +150,31 @@ class PostgresSealCursor:
 
     def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
         """One statement, one round trip: the size, its frontier (level k of size n sits at
-        index (n >> k) - 1 when bit k of n is set) and the previous leaves. With `ahead`
-        the statement was already sent behind the events' insert (`read_ahead`), so its rows
-        came back with the insert's and this costs no round trip."""
+        index (n >> k) - 1 when bit k of n is set; level 0 is leaf n) unless `tip` holds it,
+        and the previous leaves. With `ahead` the statement was already sent behind the
+        events' insert (`read_ahead`), so its rows came back with the insert's and this costs
+        no round trip."""
         if self.ahead is None:
             rows = self.read_ahead(self.curs, previous).fetchall()
         else:
             with self.ahead:
                 rows = self.ahead.fetchall()
-        state = AppendState(0, {}, {})
+        size, last = 0, None
+        frontier: dict[NodeKey, bytes] = {}
+        previous_leaves: dict[tuple[str, int], bytes] = {}
         for r in rows:
             if r["kind"] == 0:
-                state = AppendState(int(r["b"]), state.previous, state.frontier)
+                size, last = int(r["b"]), None if r["h"] is None else bytes(r["h"])
             elif r["kind"] == 1:
-                state.frontier[(int(r["a"]), int(r["b"]))] = bytes(r["h"])
+                frontier[(int(r["a"]), int(r["b"]))] = bytes(r["h"])
             else:
-                state.previous[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
-        return state
+                previous_leaves[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
+        if (size, last) == (self.tip.size, self.tip.last):
+            frontier = dict(self.tip.frontier)
+        elif size & 1 and last is not None:
+            frontier[(0, size - 1)] = last
+        self.state = AppendState(size, previous_leaves, frontier)
+        return self.state
 
     def read_ahead(
         self, curs: Cursor[DictRow], previous: Sequence[tuple[str, int]]
@@ -154,7 +190,12 @@ class PostgresSealCursor:
         """
         curs.execute(
             self._q(APPEND_STATE),
-            (_uuids(k[0] for k in previous), _ints(k[1] for k in previous)),
+            (
+                self.tip.size,
+                self.tip.last,
+                _uuids(k[0] for k in previous),
+                _ints(k[1] for k in previous),
+            ),
             prepare=True,
         )
         return curs
@@ -214,6 +255,8 @@ class PostgresSealCursor:
             ),
             prepare=True,
         )
+        if self.state is not None and leaves:
+            self.after = tip_after(self.state, leaves, nodes)
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.curs.execute(
@@ -221,6 +264,17 @@ class PostgresSealCursor:
             (receipt.command_id, receipt.fingerprint, receipt.result),
             prepare=True,  # sent behind the insert: see read_ahead
         )
+
+
+def tip_after(
+    state: AppendState, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]
+) -> TreeTip:
+    """The tip once `leaves` (and their new `nodes`) follow the tree `state` read."""
+    size = state.size + len(leaves)
+    known = dict(state.frontier)
+    known.update({(0, leaf.seq - 1): leaf.leaf_hash for leaf in leaves})
+    known.update({(level, idx): h for level, idx, h in nodes})
+    return TreeTip(size, leaves[-1].leaf_hash, {k: known[k] for k in frontier_keys(size)})
 
 
 class PostgresVaultCursor:
@@ -329,6 +383,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
         self._ahead = threading.local()  # this thread's sent append-state read (read_ahead)
+        self._tip = NO_TIP  # the tree as of this recorder's last committed append
         names = {
             "schema": Identifier(self.datastore.schema),
             "leaves": Identifier(f"{events_table_name}_leaves"),
@@ -371,9 +426,10 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         sync, where a repeated command id fails like a conflicting event (IntegrityError)."""
         super()._insert_stored_events(curs, stored_events, **kwargs)
         self._ahead.cursor = None
+        self._ahead.tip = tip = self._tip  # one snapshot for the statement and its reader
         try:
             ahead = PostgresSealCursor(
-                curs.connection.cursor(), self.datastore.schema, self.events_table_name
+                curs.connection.cursor(), self.datastore.schema, self.events_table_name, tip=tip
             )
             for each in receipts_of(kwargs.get("receipt")):
                 ahead.insert_receipt(each)
@@ -392,10 +448,12 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         ahead: Cursor[DictRow] | None = getattr(self._ahead, "cursor", None)
         self._ahead.cursor = None
         try:
+            tip: TreeTip = getattr(self._ahead, "tip", NO_TIP)
             cursor = PostgresSealCursor(
-                curs, self.datastore.schema, self.events_table_name, ahead
+                curs, self.datastore.schema, self.events_table_name, ahead, tip
             )
             seal(cursor, stored_events, None)  # the receipts went ahead with the insert
+            self._ahead.after = cursor.after
             if writes:
                 vault = PostgresVaultCursor(curs, self.datastore.schema, self.events_table_name)
                 erasing = vault.write(writes)
@@ -605,8 +663,9 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         with IntegrityError and the runner then finds its receipt.
         """
         for attempt in range(1, CONNECTION_RETRIES + 1):
+            self._ahead.after = None
             try:
-                return _LIBRARY_INSERT(self, stored_events, **kwargs)
+                ids = _LIBRARY_INSERT(self, stored_events, **kwargs)
             except (InterfaceError, OperationalError) as error:
                 if _is_lock_timeout(error):
                     raise StoreBusy(
@@ -617,6 +676,11 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                 if attempt == CONNECTION_RETRIES:
                     raise
                 time.sleep(0.2)
+                continue
+            committed: TreeTip | None = getattr(self._ahead, "after", None)
+            if committed is not None:
+                self._tip = committed  # committed: the next append may skip the frontier
+            return ids
         raise AssertionError("unreachable")
 
 
