@@ -18,7 +18,13 @@ from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -50,7 +56,7 @@ SEAL_TABLES = (
 
 
 APPEND_STATE: LiteralString = (
-    "WITH s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}), "
+    "s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}), "
     "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n), "
     "f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
     "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, t.n AS b, t.h AS h FROM t "
@@ -62,8 +68,20 @@ APPEND_STATE: LiteralString = (
     "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
     "ON x.originator_id = k.id AND x.originator_version = k.v"
 )
-"""Kind 0: the tree size n and leaf n's hash; 1: a frontier node above level 0 (level a, idx
-b), only when (n, leaf n) is not the tip passed in; 2: a previous leaf (o, b)."""
+"""What sealing reads under the lock. Kind 0: the tree size n and leaf n's hash; 1: a
+frontier node above level 0 (level a, idx b), only when (n, leaf n) is not the tip passed
+in; 2: a previous leaf (o, b)."""
+INSERT_AND_READ: LiteralString = (
+    "WITH e AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
+    "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{event_type}[]) "
+    "RETURNING notification_id), "
+    "r AS (INSERT INTO {commands} (command_id, fingerprint, result) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])), " + APPEND_STATE + " "
+    "UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
+)
+"""The library's events INSERT, the receipts and the append-state read as ONE statement
+(kind 3: a notification id). The read sees the tables as the statement began, under the
+lock already taken; the inserts run to completion even though nothing selects from r."""
 INSERT_SEAL: LiteralString = (
     "WITH l AS (INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
     "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])) "
@@ -73,12 +91,16 @@ INSERT_SEAL: LiteralString = (
 
 
 @functools.lru_cache(maxsize=256)
-def _render(template: LiteralString, schema: str, table: str) -> bytes:
+def _render(
+    template: LiteralString, schema: str, table: str, event_type: str = "stored_event_uuid"
+) -> bytes:
     """A sealing statement for one events table, composed once instead of per execute."""
     names = {
         part: SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_{part}"))
         for part in ("leaves", "nodes", "commands")
     }
+    names["events"] = SQL("{0}.{1}").format(Identifier(schema), Identifier(table))
+    names["event_type"] = SQL("{0}.{1}").format(Identifier(schema), Identifier(event_type))
     return SQL(template).format(**names).as_bytes(None)
 
 
@@ -128,14 +150,15 @@ class PostgresSealCursor:
         curs: Cursor[DictRow],
         schema: str,
         table: str,
-        ahead: Cursor[DictRow] | None = None,
         tip: TreeTip = NO_TIP,
+        rows: Sequence[DictRow] | None = None,
     ) -> None:
         self.curs = curs
-        self.ahead = ahead
         self.schema = schema
         self.table = table
         self.tip = tip
+        self.rows = rows  # the append-state rows, when they came with the events' insert
+        self.receipts: list[Receipt] = []
         self.state: AppendState | None = None
         self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
@@ -149,16 +172,15 @@ class PostgresSealCursor:
         return int(row["n"])
 
     def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
-        """One statement, one round trip: the size, its frontier (level k of size n sits at
-        index (n >> k) - 1 when bit k of n is set; level 0 is leaf n) unless `tip` holds it,
-        and the previous leaves. With `ahead` the statement was already sent behind the
-        events' insert (`read_ahead`), so its rows came back with the insert's and this costs
-        no round trip."""
-        if self.ahead is None:
-            rows = self.read_ahead(self.curs, previous).fetchall()
-        else:
-            with self.ahead:
-                rows = self.ahead.fetchall()
+        """The size, its frontier (level k of size n sits at index (n >> k) - 1 when bit k of
+        n is set; level 0 is leaf n) unless `tip` holds it, and the previous leaves: from
+        the rows that came back with the events' insert (INSERT_AND_READ), else read."""
+        rows = self.rows
+        if rows is None:
+            self.curs.execute(
+                self._q("WITH " + APPEND_STATE), self.state_params(self.tip, previous)
+            )
+            rows = self.curs.fetchall()
         size, last = 0, None
         frontier: dict[NodeKey, bytes] = {}
         previous_leaves: dict[tuple[str, int], bytes] = {}
@@ -167,7 +189,7 @@ class PostgresSealCursor:
                 size, last = int(r["b"]), None if r["h"] is None else bytes(r["h"])
             elif r["kind"] == 1:
                 frontier[(int(r["a"]), int(r["b"]))] = bytes(r["h"])
-            else:
+            elif r["kind"] == 2:
                 previous_leaves[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
         if (size, last) == (self.tip.size, self.tip.last):
             frontier = dict(self.tip.frontier)
@@ -176,29 +198,10 @@ class PostgresSealCursor:
         self.state = AppendState(size, previous_leaves, frontier)
         return self.state
 
-    def read_ahead(
-        self, curs: Cursor[DictRow], previous: Sequence[tuple[str, int]]
-    ) -> Cursor[DictRow]:
-        """Send the append-state statement on `curs` (not fetched yet).
-
-        Prepared (parsing and planning it cost ≈ 0.35 ms per append), and ALWAYS asked to be
-        (`prepare=True`, never psycopg's count-then-prepare): sent behind the insert, a
-        failed insert makes the server skip its PREPARE. psycopg checks the result of a
-        statement it prepares on first sight and forgets the name when skipped; a statement
-        it prepares after counting five runs is not checked, and the next use would fail
-        with "prepared statement … does not exist" (tests/test_pg_seal_statements.py).
-        """
-        curs.execute(
-            self._q(APPEND_STATE),
-            (
-                self.tip.size,
-                self.tip.last,
-                _uuids(k[0] for k in previous),
-                _ints(k[1] for k in previous),
-            ),
-            prepare=True,
-        )
-        return curs
+    @staticmethod
+    def state_params(tip: TreeTip, previous: Sequence[tuple[str, int]]) -> tuple[Any, ...]:
+        """APPEND_STATE's parameters: the remembered tip, then the previous leaves' keys."""
+        return (tip.size, tip.last, _uuids(k[0] for k in previous), _ints(k[1] for k in previous))
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         self.curs.execute(
@@ -259,10 +262,16 @@ class PostgresSealCursor:
             self.after = tip_after(self.state, leaves, nodes)
 
     def insert_receipt(self, receipt: Receipt) -> None:
-        self.curs.execute(
-            self._q("INSERT INTO {commands} VALUES (%s, %s, %s)"),
-            (receipt.command_id, receipt.fingerprint, receipt.result),
-            prepare=True,  # sent behind the insert: see read_ahead
+        """Queue a receipt: the recorder sends the queue inside the events' INSERT statement
+        (INSERT_AND_READ), where a repeated command id fails like a conflicting event."""
+        self.receipts.append(receipt)
+
+    def receipt_columns(self) -> tuple[list[str], list[str], list[str]]:
+        """The queued receipts as INSERT_AND_READ's three array parameters."""
+        return (
+            [r.command_id for r in self.receipts],
+            [r.fingerprint for r in self.receipts],
+            [r.result for r in self.receipts],
         )
 
 
@@ -382,7 +391,10 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
-        self._ahead = threading.local()  # this thread's sent append-state read (read_ahead)
+        self._append = threading.local()  # this thread's append: tip read, tip after
+        self._insert_and_read = _render(
+            INSERT_AND_READ, self.datastore.schema, events_table_name, self.stored_event_type_name
+        )
         self._tip = NO_TIP  # the tree as of this recorder's last committed append
         names = {
             "schema": Identifier(self.datastore.schema),
@@ -421,39 +433,48 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        """The library's lock and insert, then the receipts and the seal's read on a second
-        cursor of the same pipeline: under the lock already, and answered by the library's own
-        sync, where a repeated command id fails like a conflicting event (IntegrityError)."""
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        self._ahead.cursor = None
-        self._ahead.tip = tip = self._tip  # one snapshot for the statement and its reader
+        """The library's lock, then its events INSERT extended with the receipts and the
+        seal's read (INSERT_AND_READ): one statement, answered by the library's own sync."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        self._append.tip = tip = self._tip  # one snapshot for the statement and its reader
         try:
-            ahead = PostgresSealCursor(
-                curs.connection.cursor(), self.datastore.schema, self.events_table_name, tip=tip
-            )
+            queue = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
             for each in receipts_of(kwargs.get("receipt")):
-                ahead.insert_receipt(each)
-            self._ahead.cursor = ahead.read_ahead(ahead.curs, previous_keys(stored_events))
-        except psycopg.Error:
-            raise
-        except Exception as error:  # the library would commit the events unsealed
+                queue.insert_receipt(each)
+            params = (
+                [
+                    self.construct_pg_stored_event(
+                        e.originator_id, e.originator_version, e.topic, e.state
+                    )
+                    for e in stored_events
+                ],
+                *queue.receipt_columns(),
+                *queue.state_params(tip, previous_keys(stored_events)),
+            )
+        except Exception as error:  # the library would commit the lock and notify
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
             raise
+        curs.execute(self._insert_and_read, params, prepare=True)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        """The notification ids (insert order is id order under the lock), then the seal."""
+        rows = curs.fetchall()
+        notification_ids = sorted(int(r["b"]) for r in rows if r["kind"] == 3)
         writes: VaultWrites | None = kwargs.get("vault")
-        ahead: Cursor[DictRow] | None = getattr(self._ahead, "cursor", None)
-        self._ahead.cursor = None
         try:
-            tip: TreeTip = getattr(self._ahead, "tip", NO_TIP)
+            if len(notification_ids) != len(stored_events):
+                raise ProgrammingError(
+                    f"got {len(notification_ids)} notification ids for {len(stored_events)} events"
+                )
+            tip: TreeTip = getattr(self._append, "tip", NO_TIP)
             cursor = PostgresSealCursor(
-                curs, self.datastore.schema, self.events_table_name, ahead, tip
+                curs, self.datastore.schema, self.events_table_name, tip, rows
             )
-            seal(cursor, stored_events, None)  # the receipts went ahead with the insert
-            self._ahead.after = cursor.after
+            seal(cursor, stored_events, None)  # the receipts went with the insert
+            self._append.after = cursor.after
             if writes:
                 vault = PostgresVaultCursor(curs, self.datastore.schema, self.events_table_name)
                 erasing = vault.write(writes)
@@ -663,7 +684,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         with IntegrityError and the runner then finds its receipt.
         """
         for attempt in range(1, CONNECTION_RETRIES + 1):
-            self._ahead.after = None
+            self._append.after = None
             try:
                 ids = _LIBRARY_INSERT(self, stored_events, **kwargs)
             except (InterfaceError, OperationalError) as error:
@@ -677,7 +698,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                     raise
                 time.sleep(0.2)
                 continue
-            committed: TreeTip | None = getattr(self._ahead, "after", None)
+            committed: TreeTip | None = getattr(self._append, "after", None)
             if committed is not None:
                 self._tip = committed  # committed: the next append may skip the frontier
             return ids
