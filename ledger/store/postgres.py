@@ -71,14 +71,20 @@ APPEND_STATE: LiteralString = (
 """What sealing reads under the lock. Kind 0: the tree size n and leaf n's hash; 1: a
 frontier node above level 0 (level a, idx b), only when (n, leaf n) is not the tip passed
 in; 2: a previous leaf (o, b)."""
-INSERT_AND_READ: LiteralString = (
+INSERT_EVENTS: LiteralString = (
     "WITH e AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
     "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{event_type}[]) "
     "RETURNING notification_id), "
-    "r AS (INSERT INTO {commands} (command_id, fingerprint, result) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])), " + APPEND_STATE + " "
-    "UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
 )
+INSERT_RECEIPTS: LiteralString = (
+    "r AS (INSERT INTO {commands} (command_id, fingerprint, result) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])), "
+)
+READ_AND_IDS: LiteralString = (
+    APPEND_STATE + " UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
+)
+INSERT_AND_READ: LiteralString = INSERT_EVENTS + INSERT_RECEIPTS + READ_AND_IDS
+INSERT_AND_READ_NO_RECEIPTS: LiteralString = INSERT_EVENTS + READ_AND_IDS
 """The library's events INSERT, the receipts and the append-state read as ONE statement
 (kind 3: a notification id). The read sees the tables as the statement began, under the
 lock already taken; the inserts run to completion even though nothing selects from r."""
@@ -392,9 +398,15 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
         self._append = threading.local()  # this thread's append: tip read, tip after
-        self._insert_and_read = _render(
-            INSERT_AND_READ, self.datastore.schema, events_table_name, self.stored_event_type_name
-        )
+        self._insert_and_read = {
+            with_receipts: _render(
+                template, self.datastore.schema, events_table_name, self.stored_event_type_name
+            )
+            for with_receipts, template in (
+                (True, INSERT_AND_READ),
+                (False, INSERT_AND_READ_NO_RECEIPTS),
+            )
+        }
         self._tip = NO_TIP  # the tree as of this recorder's last committed append
         names = {
             "schema": Identifier(self.datastore.schema),
@@ -449,13 +461,13 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                     )
                     for e in stored_events
                 ],
-                *queue.receipt_columns(),
+                *(queue.receipt_columns() if queue.receipts else ()),
                 *queue.state_params(tip, previous_keys(stored_events)),
             )
         except Exception as error:  # the library would commit the lock and notify
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
             raise
-        curs.execute(self._insert_and_read, params, prepare=True)
+        curs.execute(self._insert_and_read[bool(queue.receipts)], params, prepare=True)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
