@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from ledger.leaf_hash import event_leaf_hash
-from ledger.merkle import new_nodes_for_append
+from ledger.merkle import NodeKey, frontier_keys, new_nodes_for_append
 from lvyue_verify import record_leaf_hash
 
 
@@ -50,6 +50,35 @@ class AppendState:
     size: int
     previous: dict[StreamKey, bytes]
     frontier: dict[tuple[int, int], bytes]
+
+
+@dataclass(frozen=True)
+class TreeTip:
+    """The tree as this process last committed it: size, last leaf hash and frontier.
+
+    An append under the write lock reads only the size and the last leaf; when both match,
+    the frontier is this one and the store skips reading it. Only set after a COMMIT
+    succeeded, so a rolled-back append never leaves its tree behind; another writer changes
+    the size (or, after a restore, the last leaf), which makes the append read it.
+    """
+
+    size: int
+    last: bytes | None
+    frontier: Mapping[NodeKey, bytes]
+
+
+NO_TIP = TreeTip(-1, None, {})
+
+
+def tip_after(
+    state: AppendState, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]
+) -> TreeTip:
+    """The tip once `leaves` (and their new `nodes`) follow the tree `state` read."""
+    size = state.size + len(leaves)
+    known = dict(state.frontier)
+    known.update({(0, leaf.seq - 1): leaf.leaf_hash for leaf in leaves})
+    known.update({(level, idx): h for level, idx, h in nodes})
+    return TreeTip(size, leaves[-1].leaf_hash, {k: known[k] for k in frontier_keys(size)})
 
 
 class SealCursor(Protocol):

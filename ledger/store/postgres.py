@@ -11,9 +11,8 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, LiteralString
 from uuid import UUID
 
@@ -31,9 +30,19 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ledger.errors import ConcurrentModification
-from ledger.merkle import NodeKey, NodeReader, frontier_keys
+from ledger.merkle import NodeKey, NodeReader
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import AppendState, Leaf, Receipt, previous_keys, receipts_of, seal
+from ledger.seal import (
+    NO_TIP,
+    AppendState,
+    Leaf,
+    Receipt,
+    TreeTip,
+    previous_keys,
+    receipts_of,
+    seal,
+    tip_after,
+)
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
@@ -130,22 +139,6 @@ def _hashes(values: Iterable[bytes]) -> str:
     return "{" + ",".join(f'"\\\\x{bytes(v).hex()}"' for v in values) + "}"
 
 
-@dataclass(frozen=True)
-class TreeTip:
-    """The tree as this process last committed it: size, last leaf hash and frontier.
-
-    An append under the table lock reads only the size and the last leaf; when both match,
-    the frontier is this one and the server skips reading it (APPEND_STATE). Only set after
-    a COMMIT succeeded, so a rolled-back append never leaves its tree behind; another writer
-    changes the size (or, after a restore, the last leaf), which makes the read fetch it.
-    """
-
-    size: int
-    last: bytes | None
-    frontier: Mapping[NodeKey, bytes]
-
-
-NO_TIP = TreeTip(-1, None, {})
 
 
 class PostgresSealCursor:
@@ -279,17 +272,6 @@ class PostgresSealCursor:
             [r.fingerprint for r in self.receipts],
             [r.result for r in self.receipts],
         )
-
-
-def tip_after(
-    state: AppendState, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]
-) -> TreeTip:
-    """The tip once `leaves` (and their new `nodes`) follow the tree `state` read."""
-    size = state.size + len(leaves)
-    known = dict(state.frontier)
-    known.update({(0, leaf.seq - 1): leaf.leaf_hash for leaf in leaves})
-    known.update({(level, idx): h for level, idx, h in nodes})
-    return TreeTip(size, leaves[-1].leaf_hash, {k: known[k] for k in frontier_keys(size)})
 
 
 class PostgresVaultCursor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -21,7 +22,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from ledger.merkle import NodeKey, NodeReader, frontier_keys
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import AppendState, Leaf, Receipt, seal
+from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal, tip_after
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
@@ -114,19 +115,30 @@ def _hex(originator_id: UUID | str) -> str:
 class SQLiteSealCursor:
     """Sealing statements for SQLite, on the recorder's open transaction."""
 
-    def __init__(self, c: SQLiteCursor, table: str) -> None:
+    def __init__(self, c: SQLiteCursor, table: str, tip: TreeTip = NO_TIP) -> None:
         self.c = c
         self.t = table
+        self.tip = tip
+        self.state: AppendState | None = None
+        self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def tree_size(self) -> int:
         self.c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.t}_leaves")
         return int(self.c.fetchone()[0])
 
     def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
-        """Short statements, each repeated back to back: the library keeps ONE prepared
-        statement per connection, so a repeat skips preparing and beats a single long one."""
-        size = self.tree_size()
-        return AppendState(size, self.leaf_hashes_of(previous), self.nodes(frontier_keys(size)))
+        """The size and last leaf, then the frontier unless `tip` holds it (one short
+        statement per node: repeated, each is a cached prepared statement), then the
+        previous leaves."""
+        self.c.execute(f"SELECT seq, leaf_hash FROM {self.t}_leaves ORDER BY seq DESC LIMIT 1")
+        row = self.c.fetchone()
+        size, last = (0, None) if row is None else (int(row[0]), bytes(row[1]))
+        if (size, last) == (self.tip.size, self.tip.last):
+            frontier = dict(self.tip.frontier)
+        else:
+            frontier = self.nodes(frontier_keys(size))
+        self.state = AppendState(size, self.leaf_hashes_of(previous), frontier)
+        return self.state
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         found: dict[tuple[str, int], bytes] = {}
@@ -162,6 +174,8 @@ class SQLiteSealCursor:
         )
         if nodes:
             self.c.executemany(f"INSERT INTO {self.t}_nodes VALUES (?,?,?)", nodes)
+        if self.state is not None and leaves:
+            self.after = tip_after(self.state, leaves, nodes)
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.c.execute(
@@ -213,6 +227,19 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name)
+        self._tip = NO_TIP  # the tree as of this recorder's last committed append
+        self._append = threading.local()  # this thread's tip after its uncommitted append
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert; once it committed, remember the tree (TreeTip)."""
+        self._append.after = None
+        ids = super().insert_events(stored_events, **kwargs)
+        committed: TreeTip | None = self._append.after
+        if committed is not None:
+            self._tip = committed
+        return ids
 
     def construct_create_table_statements(self) -> list[str]:
         tables = [sql.format(t=self.events_table_name) for sql in SEAL_TABLES]
@@ -246,7 +273,9 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         receipt = kwargs.get("receipt")
         if stored_events or receipt is not None:
-            seal(SQLiteSealCursor(c, self.events_table_name), stored_events, receipt)
+            cursor = SQLiteSealCursor(c, self.events_table_name, self._tip)
+            seal(cursor, stored_events, receipt)
+            self._append.after = cursor.after
         writes: VaultWrites | None = kwargs.get("vault")
         if writes:
             write_vault(c, self.events_table_name, writes)
