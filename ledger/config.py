@@ -29,7 +29,7 @@ def store_env(database_url: str) -> dict[str, str]:
             raise ConfigError("the sqlite URL names no file")
         return {
             **common,
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "ledger.store.sqlite:SQLiteFactory",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": "10",
             "APPLICATION_RECORDER_TOPIC": "ledger.store.sqlite:SealingSQLiteRecorder",

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from ledger.merkle import new_nodes_for_append
+from ledger.leaf_hash import event_leaf_hash
+from ledger.merkle import NodeKey, frontier_keys, new_nodes_for_append
 from lvyue_verify import record_leaf_hash
 
 
@@ -51,6 +52,35 @@ class AppendState:
     frontier: dict[tuple[int, int], bytes]
 
 
+@dataclass(frozen=True)
+class TreeTip:
+    """The tree as this process last committed it: size, last leaf hash and frontier.
+
+    An append under the write lock reads only the size and the last leaf; when both match,
+    the frontier is this one and the store skips reading it. Only set after a COMMIT
+    succeeded, so a rolled-back append never leaves its tree behind; another writer changes
+    the size (or, after a restore, the last leaf), which makes the append read it.
+    """
+
+    size: int
+    last: bytes | None
+    frontier: Mapping[NodeKey, bytes]
+
+
+NO_TIP = TreeTip(-1, None, {})
+
+
+def tip_after(
+    state: AppendState, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]
+) -> TreeTip:
+    """The tip once `leaves` (and their new `nodes`) follow the tree `state` read."""
+    size = state.size + len(leaves)
+    known = dict(state.frontier)
+    known.update({(0, leaf.seq - 1): leaf.leaf_hash for leaf in leaves})
+    known.update({(level, idx): h for level, idx, h in nodes})
+    return TreeTip(size, leaves[-1].leaf_hash, {k: known[k] for k in frontier_keys(size)})
+
+
 class SealCursor(Protocol):
     """The few statements sealing needs, in each database's dialect."""
 
@@ -59,9 +89,9 @@ class SealCursor(Protocol):
         read together (one statement on the SQL stores)."""
         ...
 
-    def insert_leaves(self, leaves: Sequence[Leaf]) -> None: ...
-
-    def insert_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None: ...
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store the batch's leaves and its new inner nodes (level > 0)."""
+        ...
 
     def insert_receipt(self, receipt: Receipt) -> None: ...
 
@@ -84,6 +114,18 @@ def public_record_of(stored: StoredEvent) -> dict[str, Any]:
         "type": stored.topic,
         "state_sha256": hashlib.sha256(stored.state).hexdigest(),
     }
+
+
+def sealed_leaf_hash(stored: StoredEvent, seq: int, prev_hash: str | None) -> bytes:
+    """The leaf hash of the public record with its `seq` and `prev_hash`: the fast path for
+    our mapper's records (ledger/leaf_hash.py), the reference canonicaliser for the rest."""
+    fast = event_leaf_hash(stored.state, seq, prev_hash)
+    if fast is not None:
+        return fast
+    record = public_record_of(stored)
+    record["seq"] = seq
+    record["prev_hash"] = prev_hash
+    return record_leaf_hash(record)
 
 
 def _key(originator_id: UUID | str) -> str:
@@ -120,15 +162,11 @@ def seal(
     size, known = state.size, state.previous
     leaves: list[Leaf] = []
     for offset, stored in enumerate(stored_events):
-        record = public_record_of(stored)
         seq = size + offset + 1
         prev = known.get((_key(stored.originator_id), stored.originator_version - 1))
-        record["seq"] = seq
-        record["prev_hash"] = prev.hex() if prev is not None else None
-        leaf_hash = record_leaf_hash(record)
+        leaf_hash = sealed_leaf_hash(stored, seq, prev.hex() if prev is not None else None)
         known[(_key(stored.originator_id), stored.originator_version)] = leaf_hash
         leaves.append(Leaf(seq, stored.originator_id, stored.originator_version, leaf_hash))
     rows = new_nodes_for_append(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
-    cursor.insert_leaves(leaves)
-    cursor.insert_nodes([row for row in rows if row[0] > 0])
+    cursor.insert_seal(leaves, [row for row in rows if row[0] > 0])
     return leaves

@@ -42,13 +42,11 @@ class MemorySealCursor:
         size = self.tree_size()
         return AppendState(size, self.leaf_hashes_of(previous), self.nodes(frontier_keys(size)))
 
-    def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
         for leaf in leaves:
             self.leaves.append(leaf)
             self.by_stream[(str(leaf.originator_id), leaf.originator_version)] = leaf.leaf_hash
-
-    def insert_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
-        self.upper.update({(level, idx): h for level, idx, h in rows})
+        self.upper.update({(level, idx): h for level, idx, h in nodes})
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.receipts[receipt.command_id] = receipt

@@ -11,13 +11,19 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -26,7 +32,17 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from ledger.errors import ConcurrentModification
 from ledger.merkle import NodeKey, NodeReader
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import AppendState, Leaf, Receipt, previous_keys, receipts_of, seal
+from ledger.seal import (
+    NO_TIP,
+    AppendState,
+    Leaf,
+    Receipt,
+    TreeTip,
+    previous_keys,
+    receipts_of,
+    seal,
+    tip_after,
+)
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
@@ -49,41 +65,101 @@ SEAL_TABLES = (
 
 
 APPEND_STATE: LiteralString = (
-    "WITH s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}) "
-    "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, s.n AS b, NULL::bytea AS h FROM s "
-    "UNION ALL SELECT 1, NULL, x.level, x.idx, x.hash FROM s "
+    "s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}), "
+    "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n), "
+    "f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
+    "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, t.n AS b, t.h AS h FROM t "
+    "UNION ALL SELECT 1, NULL, x.level, x.idx, x.hash FROM f "
     "CROSS JOIN generate_series(1, 62) AS g(l) "
-    "JOIN {nodes} AS x ON x.level = g.l AND x.idx = (s.n >> g.l) - 1 "
-    "WHERE (s.n >> g.l) & 1 = 1 "
-    "UNION ALL SELECT 1, NULL, 0, x.seq - 1, x.leaf_hash FROM s "
-    "JOIN {leaves} AS x ON x.seq = s.n WHERE s.n & 1 = 1 "
+    "JOIN {nodes} AS x ON x.level = g.l AND x.idx = (f.n >> g.l) - 1 "
+    "WHERE (f.n >> g.l) & 1 = 1 "
     "UNION ALL SELECT 2, x.originator_id, 0, x.originator_version, x.leaf_hash FROM {leaves} AS x "
     "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
     "ON x.originator_id = k.id AND x.originator_version = k.v"
 )
-"""Kind 0: the tree size; 1: a frontier node (level a, idx b); 2: a previous leaf (o, b)."""
+"""What sealing reads under the lock. Kind 0: the tree size n and leaf n's hash; 1: a
+frontier node above level 0 (level a, idx b), only when (n, leaf n) is not the tip passed
+in; 2: a previous leaf (o, b)."""
+INSERT_EVENTS: LiteralString = (
+    "WITH e AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
+    "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{event_type}[]) "
+    "RETURNING notification_id), "
+)
+INSERT_RECEIPTS: LiteralString = (
+    "r AS (INSERT INTO {commands} (command_id, fingerprint, result) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])), "
+)
+READ_AND_IDS: LiteralString = (
+    APPEND_STATE + " UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
+)
+INSERT_AND_READ: LiteralString = INSERT_EVENTS + INSERT_RECEIPTS + READ_AND_IDS
+INSERT_AND_READ_NO_RECEIPTS: LiteralString = INSERT_EVENTS + READ_AND_IDS
+"""The library's events INSERT, the receipts and the append-state read as ONE statement
+(kind 3: a notification id). The read sees the tables as the statement began, under the
+lock already taken; the inserts run to completion even though nothing selects from r."""
+INSERT_SEAL: LiteralString = (
+    "WITH l AS (INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
+    "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])) "
+    "INSERT INTO {nodes} (level, idx, hash) "
+    "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[])"
+)
 
 
 @functools.lru_cache(maxsize=256)
-def _render(template: LiteralString, schema: str, table: str) -> bytes:
+def _render(
+    template: LiteralString, schema: str, table: str, event_type: str = "stored_event_uuid"
+) -> bytes:
     """A sealing statement for one events table, composed once instead of per execute."""
     names = {
         part: SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_{part}"))
         for part in ("leaves", "nodes", "commands")
     }
+    names["events"] = SQL("{0}.{1}").format(Identifier(schema), Identifier(table))
+    names["event_type"] = SQL("{0}.{1}").format(Identifier(schema), Identifier(event_type))
     return SQL(template).format(**names).as_bytes(None)
+
+
+def _ints(values: Iterable[int]) -> str:
+    """An array literal for a `%s::bigint[]` (or int[]) parameter.
+
+    The sealing statements take their rows as arrays; psycopg adapts a Python list element
+    by element in Python (≈ 15 µs per array), a literal is one string. Elements are
+    rendered from ints, UUIDs and bytes only, so no element can carry a comma or a brace.
+    """
+    return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
+def _uuids(values: Iterable[UUID | str]) -> str:
+    """An array literal for `%s::uuid[]`; a stream id that is no UUID raises ValueError."""
+    return "{" + ",".join(str(v if isinstance(v, UUID) else UUID(v)) for v in values) + "}"
+
+
+def _hashes(values: Iterable[bytes]) -> str:
+    """An array literal for `%s::bytea[]`: hex elements, quoted, backslash escaped."""
+    return "{" + ",".join(f'"\\\\x{bytes(v).hex()}"' for v in values) + "}"
+
+
 
 
 class PostgresSealCursor:
     """Sealing statements for PostgreSQL: one round trip per step, whatever the batch size."""
 
     def __init__(
-        self, curs: Cursor[DictRow], schema: str, table: str, ahead: Cursor[DictRow] | None = None
+        self,
+        curs: Cursor[DictRow],
+        schema: str,
+        table: str,
+        tip: TreeTip = NO_TIP,
+        rows: Sequence[DictRow] | None = None,
     ) -> None:
         self.curs = curs
-        self.ahead = ahead
         self.schema = schema
         self.table = table
+        self.tip = tip
+        self.rows = rows  # the append-state rows, when they came with the events' insert
+        self.receipts: list[Receipt] = []
+        self.state: AppendState | None = None
+        self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def _q(self, template: LiteralString) -> bytes:
         return _render(template, self.schema, self.table)
@@ -95,40 +171,36 @@ class PostgresSealCursor:
         return int(row["n"])
 
     def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
-        """One statement, one round trip: the size, its frontier (level k of size n sits at
-        index (n >> k) - 1 when bit k of n is set) and the previous leaves. With `ahead`
-        the statement was already sent behind the events' insert (`read_ahead`), so its rows
-        came back with the insert's and this costs no round trip."""
-        if self.ahead is None:
-            rows = self.read_ahead(self.curs, previous).fetchall()
-        else:
-            with self.ahead:
-                rows = self.ahead.fetchall()
-        state = AppendState(0, {}, {})
+        """The size, its frontier (level k of size n sits at index (n >> k) - 1 when bit k of
+        n is set; level 0 is leaf n) unless `tip` holds it, and the previous leaves: from
+        the rows that came back with the events' insert (INSERT_AND_READ), else read."""
+        rows = self.rows
+        if rows is None:
+            self.curs.execute(
+                self._q("WITH " + APPEND_STATE), self.state_params(self.tip, previous)
+            )
+            rows = self.curs.fetchall()
+        size, last = 0, None
+        frontier: dict[NodeKey, bytes] = {}
+        previous_leaves: dict[tuple[str, int], bytes] = {}
         for r in rows:
             if r["kind"] == 0:
-                state = AppendState(int(r["b"]), state.previous, state.frontier)
+                size, last = int(r["b"]), None if r["h"] is None else bytes(r["h"])
             elif r["kind"] == 1:
-                state.frontier[(int(r["a"]), int(r["b"]))] = bytes(r["h"])
-            else:
-                state.previous[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
-        return state
+                frontier[(int(r["a"]), int(r["b"]))] = bytes(r["h"])
+            elif r["kind"] == 2:
+                previous_leaves[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
+        if (size, last) == (self.tip.size, self.tip.last):
+            frontier = dict(self.tip.frontier)
+        elif size & 1 and last is not None:
+            frontier[(0, size - 1)] = last
+        self.state = AppendState(size, previous_leaves, frontier)
+        return self.state
 
-    def read_ahead(
-        self, curs: Cursor[DictRow], previous: Sequence[tuple[str, int]]
-    ) -> Cursor[DictRow]:
-        """Send the append-state statement on `curs` (not fetched yet).
-
-        Never as a prepared statement: sent behind the insert, a failed insert would abort
-        the PREPARE too while psycopg counts it as prepared ("prepared statement … does not
-        exist" on the connection's next use).
-        """
-        curs.execute(
-            self._q(APPEND_STATE),
-            ([UUID(k[0]) for k in previous], [k[1] for k in previous]),
-            prepare=False,
-        )
-        return curs
+    @staticmethod
+    def state_params(tip: TreeTip, previous: Sequence[tuple[str, int]]) -> tuple[Any, ...]:
+        """APPEND_STATE's parameters: the remembered tip, then the previous leaves' keys."""
+        return (tip.size, tip.last, _uuids(k[0] for k in previous), _ints(k[1] for k in previous))
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         self.curs.execute(
@@ -170,36 +242,35 @@ class PostgresSealCursor:
             )
         return found
 
-    def insert_leaves(self, leaves: Sequence[Leaf]) -> None:
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Leaves and nodes in ONE statement (a data-modifying WITH): one execute, one parse."""
         self.curs.execute(
-            self._q(
-                "INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
-                "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])"
-            ),
+            self._q(INSERT_SEAL),
             (
-                [x.seq for x in leaves],
-                [x.originator_id for x in leaves],
-                [x.originator_version for x in leaves],
-                [x.leaf_hash for x in leaves],
+                _ints(x.seq for x in leaves),
+                _uuids(x.originator_id for x in leaves),
+                _ints(x.originator_version for x in leaves),
+                _hashes(x.leaf_hash for x in leaves),
+                _ints(r[0] for r in nodes),
+                _ints(r[1] for r in nodes),
+                _hashes(r[2] for r in nodes),
             ),
+            prepare=True,
         )
-
-    def insert_nodes(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
-        if not rows:
-            return
-        self.curs.execute(
-            self._q(
-                "INSERT INTO {nodes} (level, idx, hash) "
-                "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[])"
-            ),
-            ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
-        )
+        if self.state is not None and leaves:
+            self.after = tip_after(self.state, leaves, nodes)
 
     def insert_receipt(self, receipt: Receipt) -> None:
-        self.curs.execute(
-            self._q("INSERT INTO {commands} VALUES (%s, %s, %s)"),
-            (receipt.command_id, receipt.fingerprint, receipt.result),
-            prepare=False,  # sent behind the insert, like read_ahead
+        """Queue a receipt: the recorder sends the queue inside the events' INSERT statement
+        (INSERT_AND_READ), where a repeated command id fails like a conflicting event."""
+        self.receipts.append(receipt)
+
+    def receipt_columns(self) -> tuple[list[str], list[str], list[str]]:
+        """The queued receipts as INSERT_AND_READ's three array parameters."""
+        return (
+            [r.command_id for r in self.receipts],
+            [r.fingerprint for r in self.receipts],
+            [r.result for r in self.receipts],
         )
 
 
@@ -308,7 +379,17 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
-        self._ahead = threading.local()  # this thread's sent append-state read (read_ahead)
+        self._append = threading.local()  # this thread's append: tip read, tip after
+        self._insert_and_read = {
+            with_receipts: _render(
+                template, self.datastore.schema, events_table_name, self.stored_event_type_name
+            )
+            for with_receipts, template in (
+                (True, INSERT_AND_READ),
+                (False, INSERT_AND_READ_NO_RECEIPTS),
+            )
+        }
+        self._tip = NO_TIP  # the tree as of this recorder's last committed append
         names = {
             "schema": Identifier(self.datastore.schema),
             "leaves": Identifier(f"{events_table_name}_leaves"),
@@ -346,36 +427,48 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        """The library's lock and insert, then the receipts and the seal's read on a second
-        cursor of the same pipeline: under the lock already, and answered by the library's own
-        sync, where a repeated command id fails like a conflicting event (IntegrityError)."""
-        super()._insert_stored_events(curs, stored_events, **kwargs)
-        self._ahead.cursor = None
+        """The library's lock, then its events INSERT extended with the receipts and the
+        seal's read (INSERT_AND_READ): one statement, answered by the library's own sync."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        self._append.tip = tip = self._tip  # one snapshot for the statement and its reader
         try:
-            ahead = PostgresSealCursor(
-                curs.connection.cursor(), self.datastore.schema, self.events_table_name
-            )
+            queue = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
             for each in receipts_of(kwargs.get("receipt")):
-                ahead.insert_receipt(each)
-            self._ahead.cursor = ahead.read_ahead(ahead.curs, previous_keys(stored_events))
-        except psycopg.Error:
-            raise
-        except Exception as error:  # the library would commit the events unsealed
+                queue.insert_receipt(each)
+            params = (
+                [
+                    self.construct_pg_stored_event(
+                        e.originator_id, e.originator_version, e.topic, e.state
+                    )
+                    for e in stored_events
+                ],
+                *(queue.receipt_columns() if queue.receipts else ()),
+                *queue.state_params(tip, previous_keys(stored_events)),
+            )
+        except Exception as error:  # the library would commit the lock and notify
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
             raise
+        curs.execute(self._insert_and_read[bool(queue.receipts)], params, prepare=True)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        """The notification ids (insert order is id order under the lock), then the seal."""
+        rows = curs.fetchall()
+        notification_ids = sorted(int(r["b"]) for r in rows if r["kind"] == 3)
         writes: VaultWrites | None = kwargs.get("vault")
-        ahead: Cursor[DictRow] | None = getattr(self._ahead, "cursor", None)
-        self._ahead.cursor = None
         try:
+            if len(notification_ids) != len(stored_events):
+                raise ProgrammingError(
+                    f"got {len(notification_ids)} notification ids for {len(stored_events)} events"
+                )
+            tip: TreeTip = getattr(self._append, "tip", NO_TIP)
             cursor = PostgresSealCursor(
-                curs, self.datastore.schema, self.events_table_name, ahead
+                curs, self.datastore.schema, self.events_table_name, tip, rows
             )
-            seal(cursor, stored_events, None)  # the receipts went ahead with the insert
+            seal(cursor, stored_events, None)  # the receipts went with the insert
+            self._append.after = cursor.after
             if writes:
                 vault = PostgresVaultCursor(curs, self.datastore.schema, self.events_table_name)
                 erasing = vault.write(writes)
@@ -585,8 +678,9 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         with IntegrityError and the runner then finds its receipt.
         """
         for attempt in range(1, CONNECTION_RETRIES + 1):
+            self._append.after = None
             try:
-                return _LIBRARY_INSERT(self, stored_events, **kwargs)
+                ids = _LIBRARY_INSERT(self, stored_events, **kwargs)
             except (InterfaceError, OperationalError) as error:
                 if _is_lock_timeout(error):
                     raise StoreBusy(
@@ -597,6 +691,11 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                 if attempt == CONNECTION_RETRIES:
                     raise
                 time.sleep(0.2)
+                continue
+            committed: TreeTip | None = getattr(self._append, "after", None)
+            if committed is not None:
+                self._tip = committed  # committed: the next append may skip the frontier
+            return ids
         raise AssertionError("unreachable")
 
 

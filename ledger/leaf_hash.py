@@ -1,0 +1,86 @@
+"""The leaf hash of a stored event, without the reference canonicaliser's validation walk.
+
+A leaf hashes the RFC 8785 bytes of the event's public record plus `seq` and `prev_hash`
+(lvyue_verify.record_leaf_hash). The reference validates the record in a Python walk
+(≈ 40 µs per event) before serialising it with `json` (sorted keys, compact, no ASCII
+escaping). Our records arrive as JSON text, so the parse itself can enforce that subset: no
+floats, no NaN/Infinity, integers within ±(2**53-1); keys are strings by construction. Where
+the text cannot be shown cheaply to stay inside the subset the reference handles alone (and
+decides), so the bytes, and every refusal, are the reference's:
+
+- a character outside the BMP anywhere (RFC 8785 orders keys by UTF-16 code units, which
+  differs from code-point order only there) or a surrogate escape;
+- more brackets than the reference's depth limit (a conservative bound on nesting);
+- anything that does not parse as a JSON object with a "type", or fails to encode.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final, NoReturn
+
+from lvyue_verify import MAX_DEPTH, MAX_SAFE_INTEGER, leaf_hash
+
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _OutsideSubset(ValueError):
+    """The text holds a value the fast path leaves to the reference canonicaliser."""
+
+
+def _refuse(text: str) -> NoReturn:
+    raise _OutsideSubset(text[:40])
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise _OutsideSubset(text[:40])
+    return value
+
+
+_DECODER: Final = json.JSONDecoder(
+    parse_float=_refuse, parse_int=_safe_int, parse_constant=_refuse
+)
+
+
+def event_leaf_hash(state: bytes, seq: int, prev_hash: str | None) -> bytes | None:
+    """SHA-256(0x00 || JCS(record + seq + prev_hash)) of an event's stored state, or None
+    to leave the event to the reference (`ledger.seal.public_record_of` + record_leaf_hash)."""
+    record = _record_in_subset(state)
+    if record is None or not -MAX_SAFE_INTEGER <= seq <= MAX_SAFE_INTEGER:
+        return None
+    record["seq"] = seq
+    record["prev_hash"] = prev_hash
+    try:
+        return leaf_hash(_ENCODER.encode(record).encode())
+    except UnicodeEncodeError:  # a lone surrogate: the reference refuses it
+        return None
+
+
+def _record_in_subset(state: bytes) -> dict[str, Any] | None:
+    """The event's record when its text provably lies in the fast subset, else None."""
+    try:
+        text = state.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not _plain_text(text):
+        return None
+    try:
+        record = _DECODER.decode(text)
+    except ValueError:  # JSONDecodeError and _OutsideSubset
+        return None
+    return record if isinstance(record, dict) and "type" in record else None
+
+
+def _plain_text(text: str) -> bool:
+    """No character outside the BMP, no surrogate escape, brackets within the depth limit."""
+    if not text.isascii() and len(text.encode("utf-16-le")) != 2 * len(text):
+        return False
+    if "\\" in text and _SURROGATE_ESCAPE.search(text):
+        return False
+    return text.count("{") + text.count("[") <= MAX_DEPTH
