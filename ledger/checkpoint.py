@@ -16,14 +16,16 @@ random source, because ``ledger/`` reads no clock and no randomness.
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
-import stat
 from collections.abc import Callable
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.key_file import (
+    KEY_FILE_BYTES,
+    KeyPath,
+    load_or_create_key_file,
+    read_key_file,
+)
 from lvyue_verify import (
     VerifierKey,
     ed25519_key_id,
@@ -32,54 +34,7 @@ from lvyue_verify import (
     verify_note,
 )
 
-SEED_BYTES = 32
-KeyPath = str | os.PathLike[str]
-
-
-class KeyFileError(ValueError):
-    """The signing key file is malformed or readable by others."""
-
-
-def create_key_file(path: KeyPath, seed: bytes) -> None:
-    """Write ``seed`` (32 fresh random bytes) to ``path`` with mode 0600, never replacing a file.
-
-    The seed goes to a private temporary file first and is then hard-linked into place, so
-    ``path`` never exists half-written; FileExistsError tells a racing creator to load instead.
-    """
-    if len(seed) != SEED_BYTES:
-        raise ValueError(f"an Ed25519 seed is {SEED_BYTES} bytes")
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)  # a leftover of a crashed process with our pid
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # exactly 0600, whatever the umask
-            handle.write(seed)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _read_seed(path: Path) -> bytes:
-    """The seed, after checking the file is regular and private to its owner."""
-    with path.open("rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise KeyFileError(f"signing key {path} is not a regular file")
-        if mode & 0o077:
-            raise KeyFileError(
-                f"signing key {path} has mode {stat.S_IMODE(mode):04o}; group and others must "
-                f"have no access (chmod 600 {path})"
-            )
-        seed = handle.read(SEED_BYTES + 1)
-    if len(seed) != SEED_BYTES:
-        raise KeyFileError(f"signing key {path} must hold exactly {SEED_BYTES} raw bytes")
-    return seed
-
-
+SEED_BYTES = KEY_FILE_BYTES
 class SigningKey:
     """The log's checkpoint signer: an Ed25519 key named after the log's origin."""
 
@@ -94,16 +49,14 @@ class SigningKey:
     @classmethod
     def load(cls, path: KeyPath, name: str) -> SigningKey:
         """Load the seed at ``path`` (see the module docstring for the file format)."""
-        seed = _read_seed(Path(path))
+        seed = read_key_file(path, "signing key")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
     @classmethod
     def load_or_create(cls, path: KeyPath, name: str, new_seed: Callable[[], bytes]) -> SigningKey:
         """Load the key, first creating it from ``new_seed()`` if the file does not exist yet."""
-        if not Path(path).exists():
-            with contextlib.suppress(FileExistsError):
-                create_key_file(path, new_seed())
-        return cls.load(path, name)
+        seed = load_or_create_key_file(path, new_seed, "signing key")
+        return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
     @property
     def key_name(self) -> str:

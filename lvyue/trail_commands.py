@@ -16,7 +16,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from ledger.checkpoint import KeyFileError, SigningKey
+from ledger.checkpoint import SigningKey
+from ledger.key_file import KeyFileError
 from ledger.ledger import Ledger
 from ledger.trail import SealedLog, TrailError, sign_checkpoint
 from ledger.trail import audit as run_audit

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.checkpoint import KeyFileError, SigningKey, create_key_file
+from ledger.checkpoint import SigningKey
+from ledger.key_file import KeyFileError, create_key_file
 from lvyue_verify import (
     Checkpoint,
     VerificationError,
