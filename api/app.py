@@ -36,6 +36,7 @@ from api.routers import (
     sla,
 )
 from ledger.ledger import Ledger
+from ledger.personal import VaultKey
 from projections.database import views_engine
 from projections.projector import Projector
 
@@ -81,7 +82,10 @@ def create_app(
     owned_ledger = ledger is None
     owned_engine = engine is None
     # Fresh randomness for personal-data keys comes from here, never from ledger/.
-    the_ledger = Ledger(settings.database_url, entropy=os.urandom) if ledger is None else ledger
+    if ledger is None:
+        vault_key = VaultKey.load_or_create(settings.vault_key_file, lambda: os.urandom(32))
+        ledger = Ledger(settings.database_url, entropy=os.urandom, vault_key=vault_key)
+    the_ledger = ledger
     schema = the_ledger.env.get("POSTGRES_SCHEMA")
     the_engine = views_engine(settings.database_url, schema) if engine is None else engine
     for tables in API_TABLES:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import ConcurrentModification, DomainError
+from ledger.personal import VaultCorrupted
 from ledger.trail import EmptyLog, OutOfRange, TrailError
 
 PROBLEM_JSON = "application/problem+json"
@@ -161,6 +162,13 @@ async def _trail(request: Request, error: Exception) -> JSONResponse:
     return problem_response(request, 500, "log_integrity", str(error))
 
 
+async def _vault(request: Request, error: Exception) -> JSONResponse:
+    """A stored key or ciphertext cannot be read (a missing or wrong vault key, a damaged
+    row): a fault of this server, named, never the value and never a guess."""
+    log.error("the personal-data vault failed on %s: %s", request.url.path, error)
+    return problem_response(request, 500, "vault_unreadable", str(error))
+
+
 async def _store_busy(request: Request, error: Exception) -> JSONResponse:
     """The database is momentarily unavailable (a lock or pool wait ran out): retry, not a 500."""
     log.warning("store busy on %s %s: %s", request.method, request.url.path, error)
@@ -182,6 +190,7 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(TrailError, _trail)
     app.add_exception_handler(OperationalError, _store_busy)
+    app.add_exception_handler(VaultCorrupted, _vault)
     app.add_exception_handler(Exception, _unexpected)
 
 

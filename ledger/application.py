@@ -36,7 +36,15 @@ from ledger.errors import (
     NotFound,
 )
 from ledger.ids import stream_id
-from ledger.personal import Entropy, PersonalRef, Vault, VaultWrites, no_entropy
+from ledger.personal import (
+    NO_VAULT_KEY,
+    Entropy,
+    PersonalRef,
+    Vault,
+    VaultKey,
+    VaultWrites,
+    no_entropy,
+)
 from ledger.record import RecordMapper, iso
 from ledger.schema import SchemaError, prepare
 from ledger.seal import Receipt
@@ -125,10 +133,12 @@ class LedgerCore(Application[UUID]):
         env: Mapping[str, str] | None = None,
         *,
         entropy: Entropy = no_entropy,
+        vault_key: VaultKey = NO_VAULT_KEY,
         schema_check: bool = True,
     ) -> None:
         super().__init__(env={**store_env(database_url), **(env or {})})
         self.entropy = entropy
+        self.vault_key = vault_key
         if schema_check:
             self._require_schema()
 
@@ -221,7 +231,7 @@ class LedgerCore(Application[UUID]):
 
     def protect(self, a: Acting, subject: str, field_name: str, value: str) -> PersonalRef:
         """Store a personal value with this command (ledger/personal.py); the event gets the ref."""
-        return a.vault.protect(self.vault, self.entropy, subject, field_name, value)
+        return a.vault.protect(self.vault, self.entropy, subject, field_name, value, self.vault_key)
 
     # -- loading -------------------------------------------------------------------------
 
@@ -285,9 +295,7 @@ class LedgerCore(Application[UUID]):
         extra = {"vault": staged.vault} if staged.vault else {}  # each command was checked
         self.save(*staged.events, receipt=tuple(staged.receipts.values()), **extra)
 
-    def _stage(
-        self, staged: Batch, ctx: CommandContext, digest: str, act: Act
-    ) -> CommandResult:
+    def _stage(self, staged: Batch, ctx: CommandContext, digest: str, act: Act) -> CommandResult:
         """`run` inside a batch: the same checks, staged instead of saved."""
         earlier = staged.receipt(ctx.command_id, digest) or self._stored_for_batch(
             staged, ctx.command_id, digest
@@ -301,7 +309,7 @@ class LedgerCore(Application[UUID]):
             return self._repeat_or_raise(ctx, digest, error)
         if acting.vault.erase is not None:
             raise InvalidValue("an erasure cannot run inside a batch; issue it on its own")
-        new_events = [e for a in aggregates for e in a.pending_events[staged.pending_count(a):]]
+        new_events = [e for a in aggregates for e in a.pending_events[staged.pending_count(a) :]]
         events = tuple((str(e.originator_id), e.originator_version) for e in new_events)
         known = staged.vault.new_keys
         new_keys = {k: v for k, v in acting.vault.new_keys.items() if k not in known}

@@ -21,10 +21,16 @@ PostgreSQL runs ``VACUUM FULL`` on the key table and ``VACUUM`` on the ciphertex
 only once no snapshot older than the erasure remains (MVCC keeps the dead row for it), else it
 reports False and must be called again (`lvyue erase` says so).
 
-Residual risks, not covered here: keys sit in the same database as the ciphertexts (no key-
-encryption key yet), so anyone who copies the database before an erasure holds the data; backups,
-file-system snapshots, PostgreSQL WAL archives and replicas keep the key bytes until they
-expire; the file system may keep freed blocks; process memory and API logs are out of scope.
+Key-encryption key (`VaultKey`): each subject key is stored wrapped (AES key wrap, RFC 3394)
+under a 32-byte vault key kept in a file outside the database (`LVYUE_VAULT_KEY`, mode 0600,
+created on first use), so a copy of the database alone — a backup, a dump, a replica — holds no
+readable personal data. Keys stored before a vault key was configured (32 raw bytes) are still
+read. Erasure deletes the wrapped key, exactly as before.
+
+Residual risks, not covered here: whoever holds both the database and the vault key before an
+erasure holds the data; backups, file-system snapshots, PostgreSQL WAL archives and replicas
+keep the wrapped key until they expire; the file system may keep freed blocks; process memory
+and API logs are out of scope.
 Erasure is complete only when those copies age out — write the retention of backups and WAL
 archives into the erasure procedure.
 
@@ -43,8 +49,10 @@ from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from ledger.errors import IllegalTransition, InvalidValue
+from ledger.key_file import KeyPath, load_or_create_key_file
 
 PersonalRef = dict[str, str]
 """``{"subject": "owner/O-GD-1-0101", "digest": "<64 hex>", "field": "phone"}``."""
@@ -174,6 +182,50 @@ def mask_personal(args: Mapping[str, Any], *names: str) -> dict[str, Any]:
 # -- the vault port ------------------------------------------------------------------------
 
 
+WRAPPED_KEY_BYTES = KEY_BYTES + 8  # RFC 3394 adds one 64-bit block
+
+
+@dataclass(frozen=True)
+class VaultKey:
+    """The key-encryption key that subject keys are stored under (None: stored as they are).
+
+    Without one (tests, a development store) keys are stored raw, as before vault keys
+    existed; a wrapped key then cannot be read, which is refused loudly rather than guessed.
+    """
+
+    kek: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kek is not None and len(self.kek) != KEY_BYTES:
+            raise ValueError(f"a vault key is {KEY_BYTES} bytes")
+
+    @classmethod
+    def load_or_create(cls, path: KeyPath, new_secret: Callable[[], bytes]) -> VaultKey:
+        """The vault key in `path`, created with mode 0600 from `new_secret()` on first use."""
+        return cls(load_or_create_key_file(path, new_secret, "vault key"))
+
+    def wrap(self, key: bytes) -> bytes:
+        """A new subject key in its stored form."""
+        return key if self.kek is None else aes_key_wrap(self.kek, key)
+
+    def unwrap(self, subject: str, stored: bytes) -> bytes:
+        """A stored subject key back; raw 32-byte keys (stored before a vault key) pass."""
+        if len(stored) == KEY_BYTES:
+            return stored
+        if self.kek is None or len(stored) != WRAPPED_KEY_BYTES:
+            reason = "no vault key is configured" if self.kek is None else "its length is wrong"
+            raise VaultCorrupted(f"the key of {subject} cannot be read: {reason}")
+        try:
+            return aes_key_unwrap(self.kek, stored)
+        except InvalidUnwrap:
+            raise VaultCorrupted(
+                f"the key of {subject} does not unwrap with this vault key"
+            ) from None
+
+
+NO_VAULT_KEY = VaultKey()
+
+
 @dataclass(frozen=True)
 class KeySlot:
     """A subject's key as stored: live, never created (key None), or destroyed by erasure."""
@@ -211,20 +263,32 @@ class VaultWrites:
         return bool(self.new_keys or self.values or self.erase)
 
     def protect(
-        self, vault: Vault, entropy: Entropy, subject: str, field_name: str, value: str
+        self,
+        vault: Vault,
+        entropy: Entropy,
+        subject: str,
+        field_name: str,
+        value: str,
+        vault_key: VaultKey = NO_VAULT_KEY,
     ) -> PersonalRef:
-        """Encrypt `value` under `subject`'s key (created on first use); returns the reference."""
+        """Encrypt `value` under `subject`'s key (created on first use); returns the reference.
+
+        `new_keys` holds keys in their stored form (wrapped under `vault_key`).
+        """
         subject = require_subject(subject)
-        key = self.new_keys.get(subject)
-        if key is None:
+        stored = self.new_keys.get(subject)
+        if stored is None:
             slot = vault.read_vault(subject, None).slot
             if slot.erased:
                 raise IllegalTransition(
                     f"{subject} was erased; no personal data may be stored for it again"
                 )
-            key = slot.key
-        if key is None:
-            key = self.new_keys[subject] = _draw(entropy, KEY_BYTES)
+            stored = slot.key
+        if stored is None:
+            key = _draw(entropy, KEY_BYTES)
+            self.new_keys[subject] = vault_key.wrap(key)
+        else:
+            key = vault_key.unwrap(subject, stored)
         ref, ciphertext = seal_personal(
             value, subject, field_name, key, _draw(entropy, SALT_BYTES), _draw(entropy, NONCE_BYTES)
         )
@@ -250,7 +314,7 @@ class Vault(Protocol):
     def compact_vault(self) -> bool: ...
 
 
-def reveal(vault: Vault, ref: PersonalRef) -> str | None:
+def reveal(vault: Vault, ref: PersonalRef, vault_key: VaultKey = NO_VAULT_KEY) -> str | None:
     """The value a reference stands for, or None once its subject was erased."""
     if not is_personal_ref(ref):
         raise InvalidValue("not a personal-data reference")
@@ -259,4 +323,4 @@ def reveal(vault: Vault, ref: PersonalRef) -> str | None:
         return None
     if entry.slot.key is None or entry.ciphertext is None:
         raise VaultCorrupted(f"no stored value for {ref['subject']} {ref['digest']}")
-    return open_personal(ref, entry.slot.key, entry.ciphertext)
+    return open_personal(ref, vault_key.unwrap(ref["subject"], entry.slot.key), entry.ciphertext)

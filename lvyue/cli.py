@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from datetime import datetime
@@ -21,7 +20,7 @@ from ledger.replay import TimeAxis, replay
 from ledger.trail import SealedLog
 from lvyue.checkpointing import Checkpointer, load_signing_key
 from lvyue.demo import write_demo
-from lvyue.settings import Settings
+from lvyue.settings import Settings, open_ledger
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="lvyue 履约 — responsibility ledger"
@@ -29,9 +28,6 @@ app = typer.Typer(
 console = Console()
 
 
-def open_ledger(settings: Settings) -> Ledger:
-    """The ledger on the configured store, with the OS's randomness for personal-data keys."""
-    return Ledger(settings.database_url, entropy=os.urandom)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

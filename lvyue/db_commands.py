@@ -11,6 +11,7 @@ is missing, older or newer than this code, 2 configuration error.
 
 from __future__ import annotations
 
+import os
 from typing import NoReturn
 
 import typer
@@ -18,6 +19,7 @@ import typer
 from api.app import API_TABLES
 from ledger.config import ConfigError
 from ledger.ledger import Ledger
+from ledger.personal import VaultKey
 from ledger.schema import (
     CURRENT_VERSION,
     MigrationReport,
@@ -90,7 +92,12 @@ def init() -> None:
     report = _migrate(settings, create=True)
     _print(report)
     create_component_tables(settings)
+    VaultKey.load_or_create(settings.vault_key_file, lambda: os.urandom(32))
     typer.echo(f"数据库就绪 database ready: schema version {report.after}")
+    typer.echo(
+        f"个人信息密钥 vault key {settings.vault_key_file}: copy it to every host, "
+        "keep it out of the database's backups"
+    )
 
 
 @db_app.command("migrate")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -23,9 +22,8 @@ import typer
 from ledger.bulk import DEFAULT_KINDS, Importer, ImportReport, read_lines
 from ledger.config import ConfigError
 from ledger.envelope import ACTOR_KINDS
-from ledger.ledger import Ledger
 from ledger.schema import SchemaError
-from lvyue.settings import Settings
+from lvyue.settings import Settings, open_ledger
 
 REFUSED = 1
 KINDS = " and ".join(DEFAULT_KINDS)
@@ -70,7 +68,7 @@ def import_file(
         _fail(f"用法错误 usage: no file {file}", USAGE)
     settings = Settings.from_env()
     try:
-        ledger = Ledger(settings.database_url, entropy=os.urandom)
+        ledger = open_ledger(settings)
     except ConfigError as error:
         _fail(f"配置错误 configuration error: {error}", USAGE)
     except SchemaError as error:

@@ -28,7 +28,7 @@ from ledger.errors import DomainError
 from ledger.ledger import Ledger
 from ledger.personal import VaultCorrupted, is_personal_ref
 from ledger.replay import StreamState
-from lvyue.settings import Settings
+from lvyue.settings import Settings, open_ledger
 
 REFUSED = 1
 USAGE = 2
@@ -58,7 +58,7 @@ def operator_context() -> CommandContext:
 @contextmanager
 def _ledger() -> Iterator[Ledger]:
     try:
-        ledger = Ledger(Settings.from_env().database_url, entropy=os.urandom)
+        ledger = open_ledger(Settings.from_env())
     except ConfigError as error:
         _fail(f"配置错误 configuration error: {error}", USAGE)
     try:

@@ -22,6 +22,16 @@ PG_URL = os.environ.get("LVYUE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:
 REQUIRE_PG = os.environ.get("LVYUE_REQUIRE_POSTGRES") == "1"
 
 
+@pytest.fixture(autouse=True)
+def private_vault_key(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI run inside a test never creates its vault key in the working directory."""
+    if "LVYUE_VAULT_KEY" not in os.environ:
+        key = tmp_path_factory.mktemp("vault") / "lvyue-vault.key"
+        monkeypatch.setenv("LVYUE_VAULT_KEY", str(key))
+
+
 def _pg_reason() -> str | None:
     try:
         with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -190,6 +191,7 @@ def cli_env(schema: str, tmp_path: Path) -> dict[str, str]:
 def test_db_commands(pg_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The API keeps its accounts outside POSTGRES_SCHEMA (api/app.py): not in the shared test db.
     monkeypatch.setattr(db_commands, "API_TABLES", ())
+    monkeypatch.delenv("LVYUE_VAULT_KEY")  # the default: beside the signing key
     runner, env = CliRunner(), cli_env(pg_schema, tmp_path)
     status = runner.invoke(cli, ["db", "status"], env=env)
     assert status.exit_code == 1
@@ -200,6 +202,9 @@ def test_db_commands(pg_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     for _ in range(2):  # init is idempotent
         init = runner.invoke(cli, ["db", "init"], env=env)
         assert init.exit_code == 0, init.output
+    vault_key = tmp_path / "lvyue-vault.key"
+    assert str(vault_key) in init.output
+    assert stat.S_IMODE(vault_key.stat().st_mode) == 0o600
     assert {"ledger_events", "lvyue_schema_version", "projection_positions", "sla_due"} <= tables(
         pg_schema
     )

@@ -61,7 +61,7 @@ class PersonalUseCases(LedgerCore):
         Unlogged: for the operator's own console. A person reading through the API goes
         through `reveal_recorded`.
         """
-        return reveal(self.vault, ref)
+        return reveal(self.vault, ref, self.vault_key)
 
     def reveal_recorded(self, ctx: CommandContext, ref: PersonalRef, read_from: str) -> str | None:
         """Record `PersonalDataRevealed` for the caller, then reveal: no access without its log.
@@ -79,7 +79,7 @@ class PersonalUseCases(LedgerCore):
             return [subject]
 
         self.run(ctx, "reveal_personal", {"ref": dict(ref), "read_from": read_from}, act)
-        return reveal(self.vault, ref)
+        return reveal(self.vault, ref, self.vault_key)
 
     def data_subject(self, subject_id: str) -> Subject | None:
         """The subject's holds and erasure state, or None if nothing was ever recorded."""

@@ -77,6 +77,7 @@ class FakeSettings:
     signing_key_path: str
     origin: str = "test.lvyue/ledger"
     display_zone: str = "Asia/Shanghai"
+    vault_key_file: str = ""  # the tests hand create_app their ledger
 
 
 @dataclass
