@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.checkpoint import SigningKey, create_key_file
+from ledger.checkpoint import SigningKey
+from ledger.key_file import create_key_file
 from ledger.merkle import MemoryNodeStore, consistency_proof, root_at
 from lvyue_verify import BundleError, main, record_leaf_hash, verify_bundle
 
