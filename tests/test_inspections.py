@@ -44,10 +44,10 @@ class AreasLedger(Ledger):
 
     def __init__(self) -> None:
         super().__init__("memory://")
-        self.history: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
+        self.holders: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
 
     def responsible_for(self, area_id: str, service_line: str, at: datetime) -> str | None:
-        holders = [p for since, p in self.history.get((area_id, service_line), []) if since <= at]
+        holders = [p for since, p in self.holders.get((area_id, service_line), []) if since <= at]
         return holders[-1] if holders else None
 
 
@@ -209,7 +209,7 @@ def test_plan_refusals(app: AreasLedger) -> None:
 def test_round_score_counts_fails_flags_and_free_findings(app: AreasLedger) -> None:
     clock = Clock()
     setup(app, clock)
-    app.history[("A1", "cleaning")] = [(T0 - timedelta(days=30), "R1")]
+    app.holders[("A1", "cleaning")] = [(T0 - timedelta(days=30), "R1")]
     round_id = start(app, clock)
     app.visit_checkpoint(clock.ctx("I1"), round_id, "G1", "qr")
     app.visit_checkpoint(clock.ctx("I1"), round_id, "G2", "nfc")
@@ -270,7 +270,7 @@ def test_finding_is_charged_to_whoever_was_responsible_then(app: AreasLedger) ->
     clock = Clock()
     setup(app, clock)
     handover = T0 + timedelta(hours=1)
-    app.history[("A1", "cleaning")] = [(T0 - timedelta(days=1), "R1"), (handover, "R2")]
+    app.holders[("A1", "cleaning")] = [(T0 - timedelta(days=1), "R1"), (handover, "R2")]
     round_id = start(app, clock)
     app.raise_finding(clock.ctx("I1", evidence=(PHOTO,)), round_id, "F1", "minor", "before")
     clock.advance(hours=1)
@@ -286,7 +286,7 @@ def test_finding_is_charged_to_whoever_was_responsible_then(app: AreasLedger) ->
 def test_finding_can_open_a_corrective_action_in_the_same_command(app: AreasLedger) -> None:
     clock = Clock()
     setup(app, clock)
-    app.history[("A1", "cleaning")] = [(T0 - timedelta(days=1), "R1")]
+    app.holders[("A1", "cleaning")] = [(T0 - timedelta(days=1), "R1")]
     round_id = start(app, clock)
     due = T0 + timedelta(days=3)
     result = app.raise_finding(
@@ -317,7 +317,7 @@ def test_finding_with_action_refusals(app: AreasLedger) -> None:
         app.raise_finding(clock.ctx("I1", evidence=(PHOTO,)), round_id, "F1", "major", "x", **kw)
 
     refused(app, InvalidValue, finding, open_action_id="CA1", action_due=due)  # nobody answers
-    app.history[("A1", "cleaning")] = [(T0 - timedelta(days=1), "R1")]
+    app.holders[("A1", "cleaning")] = [(T0 - timedelta(days=1), "R1")]
     refused(app, InvalidValue, finding, open_action_id="CA1")  # no due
     refused(app, InvalidValue, finding, open_action_id="CA1", action_due=T0 - TWO_HOURS)
     refused(app, InvalidValue, finding, action_due=due)  # due without an action id

@@ -145,10 +145,6 @@ class TestSealingPostgresRecorder(PostgresSchema, SealedAfterEachTest, Conforman
             assert leaves[0] == events[0] == leaves[1], "every event sealed, seq 1..n without gaps"
         super().tearDown()
 
-    def test_concurrent_throughput(self) -> None:
-        self.datastore.pool.pool_size = 4
-        super().test_concurrent_throughput()
-
 
 class TestSealingPostgresNonInterleaving(PostgresSchema, NonInterleavingNotificationIDsBaseCase):
     def create_recorder(self) -> ApplicationRecorder:

@@ -189,7 +189,7 @@ class TaskLifecycle(RuleBasedStateMachine):
 
     @invariant()
     def ledger_matches_model(self) -> None:
-        task = self.app.repository.get(stream_id("task", "T1"))
+        task: object = self.app.repository.get(stream_id("task", "T1"))
         assert isinstance(task, Task)
         assert task.status == self.model.status
         if task.status in WORK_STATES:

@@ -58,7 +58,7 @@ def types_of(app: Ledger) -> list[str]:
 
 
 def task(app: Ledger, task_no: str = "T1") -> Task:
-    found = app.repository.get(stream_id("task", task_no))
+    found: object = app.repository.get(stream_id("task", task_no))
     assert isinstance(found, Task)
     return found
 

@@ -33,7 +33,8 @@ def propose(api: Api, case_id: str) -> None:
 
 def notify(api: Api, case_id: str) -> dict[str, Any]:
     deadline = {"method": "paper", "acknowledged": True, "appeal_deadline": "2026-07-04T08:00:00Z"}
-    return api.ok("po", f"/penalties/{case_id}/notify", deadline)
+    answer: dict[str, Any] = api.ok("po", f"/penalties/{case_id}/notify", deadline)
+    return answer
 
 
 def test_a_penalty_is_proposed_notified_appealed_and_ruled(api: Api) -> None:

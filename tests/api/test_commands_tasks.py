@@ -8,7 +8,7 @@ from tests.api.conftest import PHOTO, Api, register, to_completed
 
 
 def task(api: Api, task_no: str = "T1") -> Task:
-    found = api.ledger.repository.get(stream_id("task", task_no))
+    found: object = api.ledger.repository.get(stream_id("task", task_no))
     assert isinstance(found, Task)
     return found
 

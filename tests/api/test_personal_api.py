@@ -100,7 +100,7 @@ def test_the_request_fingerprint_never_hashes_a_personal_value_in_clear(
     [stored] = digests
     assert stored != clear
     masked = {**body, "reporter_name": "<personal>", "reporter_phone": "<personal>"}
-    envelope = {"occurred_at": None, "on_behalf_of": None, "causation_id": None,
+    envelope: dict[str, Any] = {"occurred_at": None, "on_behalf_of": None, "causation_id": None,
                 "correlation_id": None, "evidence": []}  # fmt: skip
     assert stored == request_fingerprint("POST", "/api/tasks", {**envelope, **masked})
     # a retry that changes only a personal value is the same request: the first result

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx2
 import pytest
 
 import ledger.errors
@@ -22,7 +24,7 @@ def codes_of(module: object) -> set[str]:
     }
 
 
-def problem(response: object, status: int, code: str) -> dict[str, object]:
+def problem(response: httpx2.Response, status: int, code: str) -> dict[str, object]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     body: dict[str, object] = response.json()
@@ -218,7 +220,7 @@ def test_a_body_over_the_limit_is_413(api: Api) -> None:
 
 
 def test_a_chunked_body_over_the_limit_is_413(api: Api) -> None:
-    def chunks():
+    def chunks() -> Iterator[bytes]:
         for _ in range(100):
             yield b"x" * 1024
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 from lvyue_verify import verify_bundle
 from tests.api.conftest import Api, register
@@ -52,7 +53,7 @@ def test_the_audit_passes_on_an_untouched_log(api: Api) -> None:
     assert report["size"] == api.max_id()
 
 
-def test_the_bundle_streams_as_a_tar_that_verifies_offline(api: Api, tmp_path) -> None:
+def test_the_bundle_streams_as_a_tar_that_verifies_offline(api: Api, tmp_path: Path) -> None:
     register(api)
 
     response = api.get("auditor", "/trail/export", property_id="P1")

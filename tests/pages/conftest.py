@@ -47,6 +47,7 @@ class PageSettings:
     signing_key_path: str
     origin: str = "test.lvyue/ledger"
     display_zone: str = "Asia/Shanghai"
+    vault_key_file: str = ""  # the pages get their ledger handed in
 
 
 @dataclass
