@@ -24,8 +24,9 @@ reports False and must be called again (`lvyue erase` says so).
 Key-encryption key (`VaultKey`): each subject key is stored wrapped (AES key wrap, RFC 3394)
 under a 32-byte vault key kept in a file outside the database (`LVYUE_VAULT_KEY`, mode 0600,
 created on first use), so a copy of the database alone — a backup, a dump, a replica — holds no
-readable personal data. Keys stored before a vault key was configured (32 raw bytes) are still
-read. Erasure deletes the wrapped key, exactly as before.
+readable personal data. With a vault key configured a raw key is refused, reading and writing:
+whoever can write the database could plant one and read every value stored under it from then
+on. Erasure deletes the wrapped key, exactly as before.
 
 Residual risks, not covered here: whoever holds both the database and the vault key before an
 erasure holds the data; backups, file-system snapshots, PostgreSQL WAL archives and replicas
@@ -189,8 +190,10 @@ WRAPPED_KEY_BYTES = KEY_BYTES + 8  # RFC 3394 adds one 64-bit block
 class VaultKey:
     """The key-encryption key that subject keys are stored under (None: stored as they are).
 
-    Without one (tests, a development store) keys are stored raw, as before vault keys
-    existed; a wrapped key then cannot be read, which is refused loudly rather than guessed.
+    Without one (tests, an embedded development store) keys are stored raw. Each mode reads
+    only its own form: a wrapped key without the vault key, or a raw key beside one, is refused
+    loudly rather than guessed (a raw key there may have been planted by whoever could write
+    the database, to read what is stored under it next).
     """
 
     kek: bytes | None = field(default=None, repr=False)
@@ -209,12 +212,16 @@ class VaultKey:
         return key if self.kek is None else aes_key_wrap(self.kek, key)
 
     def unwrap(self, subject: str, stored: bytes) -> bytes:
-        """A stored subject key back; raw 32-byte keys (stored before a vault key) pass."""
-        if len(stored) == KEY_BYTES:
+        """A stored subject key back, in the form this configuration stores."""
+        if self.kek is None:
+            if len(stored) != KEY_BYTES:
+                raise VaultCorrupted(f"the key of {subject} is wrapped; no vault key is configured")
             return stored
-        if self.kek is None or len(stored) != WRAPPED_KEY_BYTES:
-            reason = "no vault key is configured" if self.kek is None else "its length is wrong"
-            raise VaultCorrupted(f"the key of {subject} cannot be read: {reason}")
+        if len(stored) != WRAPPED_KEY_BYTES:
+            raise VaultCorrupted(
+                f"the key of {subject} is not wrapped under the vault key; refused (a raw key "
+                "in the database may have been planted)"
+            )
         try:
             return aes_key_unwrap(self.kek, stored)
         except InvalidUnwrap:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -49,9 +50,12 @@ def test_wrap_and_unwrap_round_trip_and_refuse_the_wrong_key() -> None:
         VaultKey(OTHER_KEK).unwrap("owner/O1", wrapped)
     with pytest.raises(VaultCorrupted, match="no vault key is configured"):
         VaultKey().unwrap("owner/O1", wrapped)
-    with pytest.raises(VaultCorrupted, match="length"):
+    with pytest.raises(VaultCorrupted, match="not wrapped"):
         VaultKey(KEK).unwrap("owner/O1", wrapped[:-1])
+    with pytest.raises(VaultCorrupted, match="not wrapped"):
+        VaultKey(KEK).unwrap("owner/O1", key)
     assert VaultKey().wrap(key) == key
+    assert VaultKey().unwrap("owner/O1", key) == key
     with pytest.raises(ValueError, match="32 bytes"):
         VaultKey(b"short")
 
@@ -74,22 +78,30 @@ def test_a_copy_of_the_database_alone_reveals_nothing(tmp_path: Path) -> None:
         thief.close()
 
 
-def test_keys_stored_before_a_vault_key_still_read_and_erasure_still_shreds(
+def test_a_raw_key_beside_a_vault_key_is_refused_and_erasure_still_shreds(
     tmp_path: Path,
 ) -> None:
+    """Someone who can write the database plants a raw key to read what is stored next."""
     clock = Clock()
     db = tmp_path / "v.db"
-    old = sqlite_ledger(db, VaultKey())
-    staff(old, clock)
-    register(old, clock, reporter_phone=PHONE)
-    ref = phone_ref(old, "T1")
-    assert len(stored_key(old, "owner/O1")) == KEY_BYTES
-    old.close()
+    app = sqlite_ledger(db, VaultKey(KEK))
+    staff(app, clock)
+    register(app, clock, reporter_phone=PHONE)
+    ref = phone_ref(app, "T1")
+    app.close()
+    planted = bytes(KEY_BYTES)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE stored_events_subject_keys SET key=? WHERE subject_id=?", (planted, "owner/O1")
+        )
 
     app = sqlite_ledger(db, VaultKey(KEK))
-    assert app.reveal(ref) == PHONE
-    register(app, clock, "T2", reporter_id="O2", reporter_phone="13900000000")
-    assert len(stored_key(app, "owner/O2")) == WRAPPED_KEY_BYTES
+    with pytest.raises(VaultCorrupted, match="may have been planted"):
+        app.reveal(ref)
+    before = app.recorder.max_notification_id()
+    with pytest.raises(VaultCorrupted, match="may have been planted"):
+        register(app, clock, "T2", reporter_phone="13900000000")
+    assert app.recorder.max_notification_id() == before
     app.erase_subject(clock.admin(), "owner/O1", "PIPL art. 47 request")
     assert app.reveal(ref) is None
     app.close()
