@@ -87,6 +87,7 @@ def demo_command(
     console.print(
         f"签名检查点 signed checkpoint at {size} events (key {settings.signing_key_path})"
     )
+    console.print(f"个人信息密钥 vault key for personal data: {settings.vault_key_file}")
     console.print(f"试试 try: lvyue replay {DEMO_EXAMPLE_TASK} --as-of {DEMO_EXAMPLE_TIME}")
     if accounts:
         from lvyue.demo_accounts import open_demo_site
