@@ -28,7 +28,7 @@ from ledger.errors import (
 )
 from ledger.ids import stream_id
 from ledger.ledger import Ledger
-from ledger.personal import PersonalRef, VaultWrites
+from ledger.personal import PersonalRef, VaultKey, VaultWrites
 from ledger.store.postgres import PostgresVaultCursor
 from ledger.trail import audit, sign_checkpoint
 from lvyue.cli import app as cli
@@ -422,11 +422,14 @@ def test_a_failure_after_the_key_is_deleted_undoes_the_event_too(
 def test_cli_hold_erase_release_replay_audit_export_verify(tmp_path: Path) -> None:
     app, clock = make_ledger("sqlite", tmp_path), Clock()
     app.entropy = counter_entropy()
+    vault_key = tmp_path / "vault.key"
+    app.vault_key = VaultKey.load_or_create(vault_key, lambda: bytes(range(32)))  # as the CLI's
     history(app, clock)
     app.close()
     env = {
         "LVYUE_DATABASE_URL": f"sqlite:///{tmp_path / 'lvyue.db'}",
         "LVYUE_SIGNING_KEY": str(tmp_path / "signing.key"),
+        "LVYUE_VAULT_KEY": str(vault_key),
         "LVYUE_ORIGIN": ORIGIN,
         "LVYUE_OPERATOR": "dpo-zhang",
     }
