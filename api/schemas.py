@@ -7,6 +7,7 @@ always the authenticated principal. Each router declares its own request bodies 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -14,6 +15,7 @@ from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+U = TypeVar("U")
 MAX_LIMIT = 500
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -101,6 +103,20 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
     limit: int
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (only the page's items, not the list's)."""
+        return Page[U](
+            items=[convert(i) for i in self.items], next_cursor=self.next_cursor, limit=self.limit
+        )
+
+
+def offset_page(items: Sequence[T], cursor: str | None, limit: int) -> Page[T]:
+    """The page of a computed list that starts at offset `cursor` (the first page when None)."""
+    start = int(cursor or 0)
+    end = start + limit
+    next_cursor = str(end) if end < len(items) else None
+    return Page[T](items=list(items[start:end]), next_cursor=next_cursor, limit=limit)
 
 
 KeyPath = Annotated[

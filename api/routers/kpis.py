@@ -19,7 +19,7 @@ from api.command import stream_properties
 from api.deps import EngineDep, GuardDep, LedgerDep
 from api.problems import QUERY_ERRORS
 from api.routers.queries import Cursor, Filter, Limit, jsonable
-from api.schemas import KeyPath, Page
+from api.schemas import KeyPath, Page, offset_page
 from ledger.errors import NotFound
 from ledger.ledger import Ledger
 from projections import kpi_queries
@@ -167,10 +167,7 @@ class RankingOut(BaseModel):
 
 
 def _kpi_page(rows: list[Kpis], cursor: str | None, limit: int) -> Page[KpisOut]:
-    start = int(cursor or 0)
-    items = [KpisOut.model_validate(asdict(k)) for k in rows[start : start + limit]]
-    more = start + limit < len(rows)
-    return Page[KpisOut](items=items, next_cursor=str(start + limit) if more else None, limit=limit)
+    return offset_page(rows, cursor, limit).map(lambda k: KpisOut.model_validate(asdict(k)))
 
 
 def _person_scope(ledger: Ledger, person_id: str) -> tuple[str, ...]:
@@ -238,13 +235,7 @@ def ranking(
     guard.require("read_kpis", () if property_id is None else (property_id,))
     result: dict[str, Any] = jsonable(kpi_queries.ranking(engine, period, property_id))
     entries: list[dict[str, Any]] = result.pop("entries")
-    start = int(cursor or 0)
-    more = start + limit < len(entries)
-    page = Page[EntryOut](
-        items=[EntryOut.model_validate(e) for e in entries[start : start + limit]],
-        next_cursor=str(start + limit) if more else None,
-        limit=limit,
-    )
+    page = offset_page(entries, cursor, limit).map(EntryOut.model_validate)
     found = None if property_id is None else kpi_queries.published(ledger, property_id, period)
     published = None if found is None else PublishedOut.model_validate(jsonable(found))
     return RankingOut.model_validate({**result, "entries": page, "published": published})

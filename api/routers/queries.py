@@ -6,7 +6,6 @@ Every list is paged (`limit` ≤ 500, `cursor` from the previous page's `next_cu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,7 +17,7 @@ from api.command import properties_of_stream, stream_properties
 from api.deps import EngineDep, GuardDep, LedgerDep, ServicesDep
 from api.policy import Denial
 from api.problems import QUERY_ERRORS
-from api.schemas import MAX_LIMIT, KeyPath, Page, sane_moment
+from api.schemas import MAX_LIMIT, KeyPath, Page, offset_page, sane_moment
 from ledger.errors import InvalidValue, NotFound
 from ledger.replay import StreamState, diff, parse_stream_ref, replay
 from projections import queries
@@ -92,13 +91,6 @@ class DenialOut(BaseModel):
         )
 
 
-def _offset_page(items: Sequence[T], cursor: str | None, limit: int) -> Page[T]:
-    start = int(cursor or 0)
-    chunk = list(items[start : start + limit])
-    more = start + limit < len(items)
-    return Page[T](items=chunk, next_cursor=str(start + limit) if more else None, limit=limit)
-
-
 def _keyset_page(page: queries.Page[T], limit: int) -> Page[T]:
     after = page.next_after
     return Page[T](
@@ -127,7 +119,7 @@ def task_chain(
 ) -> Page[ChainLink]:
     """责任链: every link of a task's responsibility chain, with who held it after each."""
     guard.require("read_task", _require_stream(ledger, "task", task_no))
-    return _offset_page(queries.task_chain(engine, task_no), cursor, limit)
+    return offset_page(queries.task_chain(engine, task_no), cursor, limit)
 
 
 @router.get("/tasks/{task_no}/holders")
@@ -159,7 +151,7 @@ def area_history(
 ) -> Page[AreaTerm]:
     """Every term of responsibility for the area: who, from when, until when, accepted."""
     guard.require("read_area", _require_stream(ledger, "area", area_id))
-    return _offset_page(queries.area_history(engine, area_id, service_line), cursor, limit)
+    return offset_page(queries.area_history(engine, area_id, service_line), cursor, limit)
 
 
 @router.get("/areas/{area_id}/responsible")
@@ -271,7 +263,7 @@ def replay_stream(
         version=state.version,
         latest_version=state.latest_version,
         state=jsonable(state.state),
-        events=_offset_page(state.events, cursor, limit),
+        events=offset_page(state.events, cursor, limit),
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 from api.deps import EngineDep, GuardDep, LedgerDep
 from api.problems import QUERY_ERRORS
 from api.routers.queries import Cursor, Filter, Limit, MaybeAt
-from api.schemas import KeyPath, Page
+from api.schemas import KeyPath, Page, offset_page
 from ledger.errors import NotFound
 from ledger.ids import stream_id
 from ledger.ledger import Ledger
@@ -167,13 +167,7 @@ def task_sla(
         if clock.records and clock.started.get("task_no") == task_no
     ]
     clocks.sort(key=lambda c: (c.started_at, c.clause_id))
-    start = int(cursor or 0)
-    more = start + limit < len(clocks)
-    return Page[SlaClockOut](
-        items=clocks[start : start + limit],
-        next_cursor=str(start + limit) if more else None,
-        limit=limit,
-    )
+    return offset_page(clocks, cursor, limit)
 
 
 def _registration(ledger: Ledger, task_no: str) -> dict[str, Any]:
