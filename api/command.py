@@ -19,7 +19,7 @@ from uuid import UUID
 from fastapi import Response
 
 from api.idempotency import command_id, request_fingerprint
-from api.policy import Guard
+from api.policy import Guard, Principal
 from api.problems import COMMAND_ERRORS, ApiProblem
 from api.schemas import CommandBody, CommandOut, EventRef
 from ledger.application import CommandResult
@@ -115,14 +115,11 @@ class CommandCall:
             raise
 
     def _context(self, cid: str, body: CommandBody, digest: str) -> CommandContext:
-        now = self.clock()
-        principal = self.guard.principal
-        return CommandContext(
-            actor_id=principal.principal_id,
-            actor_kind=principal.kind,
-            occurred_at=body.occurred_at or now,
-            recorded_at=now,
-            command_id=cid,
+        return principal_context(
+            self.guard.principal,
+            self.clock(),
+            cid,
+            occurred_at=body.occurred_at,
             on_behalf_of=body.on_behalf_of,
             causation_id=body.causation_id,
             correlation_id=body.correlation_id,
@@ -148,6 +145,25 @@ class CommandCall:
             return 0
         stored = self.ledger.recorder.select_events(stream_id(*stream), desc=True, limit=1)
         return stored[0].originator_version if stored else 0
+
+
+def principal_context(
+    principal: Principal,
+    now: datetime,
+    command_id: str,
+    occurred_at: datetime | None = None,
+    **envelope: Any,
+) -> CommandContext:
+    """Every CommandContext the API builds: the actor is the authenticated principal and
+    `recorded_at` the server clock, whatever else the request supplied (`envelope`)."""
+    return CommandContext(
+        actor_id=principal.principal_id,
+        actor_kind=principal.kind,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        command_id=command_id,
+        **envelope,
+    )
 
 
 def stream_properties(ledger: Ledger, kind: str, key: str) -> tuple[str, ...] | None:

@@ -21,11 +21,10 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from api.command import COMMAND_RESPONSES, Target, properties_of_stream
+from api.command import COMMAND_RESPONSES, Target, principal_context, properties_of_stream
 from api.deps import CommandDep, GuardDep, ServicesDep
 from api.problems import QUERY_ERRORS, ApiProblem, problem_responses
 from api.schemas import CommandBody, CommandOut, Key, KeyPath, Text
-from ledger.envelope import CommandContext
 from ledger.errors import DomainError, NotFound
 from ledger.ledger import Ledger
 from ledger.personal import PersonalRef, is_personal_ref
@@ -206,24 +205,12 @@ def reveal_personal(
     if ref is None:
         raise NotFound(f"{stream} holds no reference to {subject} {digest}")
     with services.write_lock:
-        value = ledger.reveal_recorded(_access(guard, services), ref, str(sid))
+        ctx = principal_context(guard.principal, services.clock(), f"reveal:{uuid4()}")
+        value = ledger.reveal_recorded(ctx, ref, str(sid))
     response.headers["Cache-Control"] = "no-store"
     if value is None:
         raise ApiProblem(410, "erased", f"{subject}'s personal data was erased")
     return PersonalValue(subject=subject, digest=digest, field=ref["field"], value=value)
-
-
-def _access(guard: GuardDep, services: ServicesDep) -> CommandContext:
-    """The reveal's log entry: the authenticated caller, now, a fresh command id."""
-    now = services.clock()
-    principal = guard.principal
-    return CommandContext(
-        actor_id=principal.principal_id,
-        actor_kind=principal.kind,
-        occurred_at=now,
-        recorded_at=now,
-        command_id=f"reveal:{uuid4()}",
-    )
 
 
 def find_ref(ledger: Ledger, sid: UUID, subject: str, digest: str) -> PersonalRef | None:
