@@ -98,7 +98,6 @@ def create_app(
         engine=the_engine,
         accounts=Accounts(the_engine, clock, password_hasher),
         denials=DenialLog(the_engine),
-        projector=projector,
         views=FreshViews(projector, the_ledger.recorder, write_lock),
         clock=clock,
         write_lock=write_lock,

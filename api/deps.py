@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import SESSION_COOKIE, Accounts
 from api.command import CommandCall
-from api.freshness import FreshViews, Projector
+from api.freshness import FreshViews
 from api.idempotency import KEY_PATTERN
 from api.policy import DenialLog, Guard, Principal, RequestLine
 from api.problems import ApiProblem
@@ -49,8 +49,7 @@ class Services:
     engine: Engine
     accounts: Accounts
     denials: DenialLog
-    projector: Projector | None
-    views: FreshViews
+    views: FreshViews  # the embedded projector, if any, behind read-your-writes
     clock: Callable[[], datetime]
     _key: SigningKey | None = field(default=None, repr=False)
     _key_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

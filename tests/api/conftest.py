@@ -169,7 +169,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     with TestClient(app) as client:
         world = Api(client, app, ledger, clock, tokens)
         onboard(world)
-        app.state.services.projector.catch_up()
+        app.state.services.views.projector.catch_up()
         yield world
     ledger.close()
 

@@ -8,7 +8,7 @@ from tests.api.conftest import Api, register
 
 
 def positions(api: Api) -> set[int]:
-    return set(api.app.state.services.projector.positions().values())
+    return set(api.app.state.services.views.projector.positions().values())
 
 
 def test_a_command_leaves_the_views_to_the_next_read(api: Api) -> None:
@@ -38,7 +38,7 @@ def test_reads_with_nothing_new_do_not_run_the_projector(api: Api) -> None:
     register(api)
     api.get("sup", "/tasks/T1/chain")
     calls: list[int] = []
-    projector = api.app.state.services.projector
+    projector = api.app.state.services.views.projector
     original = projector.catch_up
     def counted(*args: Any, **kwargs: Any) -> int:
         calls.append(1)

@@ -51,7 +51,7 @@ def sla_world_api(tmp_path: Path) -> Iterator[Api]:
     ledger.accept_task(clock.ctx("T1"), "E-1")
     ledger.stop_sla_clock(system(clock, at(62)), "E-1", EMG, last_event_id(ledger, "E-1"))
     with TestClient(app) as client:
-        app.state.services.projector.catch_up()
+        app.state.services.views.projector.catch_up()
         yield Api(client, app, ledger, server_clock, tokens)
     ledger.close()
 
