@@ -37,7 +37,7 @@ from projections.views.kpis import (
     work_cmin,
 )
 from tests.clock import PHOTO, T0, Clock
-from tests.test_projector import Failing, snapshot, views_for
+from tests.test_projector import Failing, Stepping, snapshot, views_for
 
 __all__ = ["P", "register", "views_for", "work", "world"]
 
@@ -332,25 +332,6 @@ def kpi_projector(app: Ledger, page_size: int) -> Iterator[Projector]:
         yield Projector(app, engine, [KpiView()], page_size)
     finally:
         engine.dispose()
-
-
-class Stepping:
-    """Calls through to the ledger and catches the KPI view up after every command."""
-
-    def __init__(self, app: Ledger, projector: Projector) -> None:
-        self.app = app
-        self.projector = projector
-
-    def __getattr__(self, name: str) -> Any:
-        command = getattr(self.app, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return command(*args, **kwargs)
-            finally:
-                self.projector.catch_up()
-
-        return call
 
 
 def test_rebuild_equals_incremental_on_every_store(any_ledger: Ledger) -> None:
