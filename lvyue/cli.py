@@ -21,6 +21,7 @@ from ledger.trail import SealedLog
 from lvyue.checkpointing import Checkpointer, load_signing_key
 from lvyue.demo import write_demo
 from lvyue.settings import Settings, open_ledger
+from lvyue.time_arguments import parse_time
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="lvyue 履约 — responsibility ledger"
@@ -28,23 +29,10 @@ app = typer.Typer(
 console = Console()
 
 
-
-
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a refusal to stderr and return the exit to raise."""
     Console(stderr=True).print(f"[red]{message}[/red]")
     return typer.Exit(code)
-
-
-def parse_time(text: str) -> datetime:
-    """RFC 3339 with an offset; anything else is a usage error."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter("give the time with an offset, e.g. 2026-09-01T08:00:00+08:00")
-    return moment
 
 
 @app.command("demo")

@@ -26,6 +26,7 @@ from ledger.config import ConfigError
 from ledger.errors import DomainError, InvalidValue
 from ledger.ledger import Ledger
 from lvyue.settings import Settings
+from lvyue.time_arguments import parse_time
 from projections import queries
 from projections.database import views_engine
 from projections.projector import Projector, UnknownView
@@ -60,16 +61,6 @@ def _projector(settings: Settings, catch_up: bool = True) -> Iterator[Projector]
     finally:
         engine.dispose()
         ledger.close()
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter("give the time with an offset, e.g. 2026-09-01T08:00:00+08:00")
-    return moment
 
 
 def _month(text: str, settings: Settings) -> tuple[datetime, datetime]:
@@ -274,7 +265,7 @@ def area(
 ) -> None:
     """Who answered for an area, per service line, over time or at one moment (责任区)."""
     settings = Settings.from_env()
-    moment = _parse_time(at) if at else None
+    moment = parse_time(at) if at else None
     with _projector(settings) as projector:
         terms = queries.area_history(projector.engine, area_id)
         if moment is not None:

@@ -105,6 +105,7 @@ from ledger.errors import (
 from ledger.ledger import Ledger
 from ledger.usecases.sla import TaskFact, TaskStory
 from lvyue.settings import Settings
+from lvyue.time_arguments import parse_time
 from projections.database import immediate, views_engine
 from projections.schema import UtcDateTime, utc
 
@@ -981,7 +982,7 @@ def watch(
     """The SLA deadline watcher (时限监控): warnings, breaches, escalations, missed rounds."""
     if now is not None and not once:
         raise typer.BadParameter("--now fixes the time of a single pass; add --once")
-    moment = _parse_now(now) if now is not None else None
+    moment = parse_time(now) if now is not None else None
     ledger = Ledger(Settings.from_env().database_url)
     try:
         watcher = Watcher(ledger)
@@ -996,16 +997,6 @@ def watch(
             return
     finally:
         ledger.close()
-
-
-def _parse_now(text_value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text_value)
-    except ValueError:
-        raise typer.BadParameter(f"{text_value!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise typer.BadParameter("give the time with an offset, e.g. 2026-09-01T08:00:00+08:00")
-    return moment
 
 
 def _print(report: WatchReport) -> None:
