@@ -36,31 +36,41 @@ USAGE = 2
 console = Console()
 
 
-def _fail(message: str, code: int = NOT_FOUND) -> NoReturn:
+def refuse(message: str, code: int = NOT_FOUND) -> NoReturn:
+    """Print a refusal in red on stderr and exit with `code` (1 refused, 2 usage)."""
     Console(stderr=True).print(f"[red]{message}[/red]")
     raise typer.Exit(code)
 
 
 @contextmanager
-def _projector(settings: Settings, catch_up: bool = True) -> Iterator[Projector]:
-    """The configured ledger and its views (same database), caught up; closed afterwards."""
+def ledger_and_views(
+    settings: Settings, catch_up: bool = True
+) -> Iterator[tuple[Ledger, Projector]]:
+    """The configured ledger and its views (same database), caught up; closed afterwards.
+    Domain refusals inside the block exit 1 (2 for invalid values), never a traceback."""
     try:
         ledger = Ledger(settings.database_url)
     except ConfigError as error:
-        _fail(f"配置错误 configuration error: {error}", USAGE)
+        refuse(f"配置错误 configuration error: {error}", USAGE)
     engine = views_engine(settings.database_url, ledger.env.get("POSTGRES_SCHEMA"))
     try:
         projector = Projector(ledger, engine)
         if catch_up:
             projector.catch_up()
-        yield projector
+        yield ledger, projector
     except InvalidValue as error:
-        _fail(error.message, USAGE)
+        refuse(error.message, USAGE)
     except DomainError as error:
-        _fail(error.message)
+        refuse(error.message)
     finally:
         engine.dispose()
         ledger.close()
+
+
+@contextmanager
+def _projector(settings: Settings, catch_up: bool = True) -> Iterator[Projector]:
+    with ledger_and_views(settings, catch_up) as (_, projector):
+        yield projector
 
 
 def _month(text: str, settings: Settings) -> tuple[datetime, datetime]:
@@ -114,7 +124,7 @@ def rebuild(
         try:
             chosen = [view.name for view in projector.select(views)]
         except UnknownView as error:
-            _fail(str(error), USAGE)
+            refuse(str(error), USAGE)
         began = time.perf_counter()
         events = projector.rebuild(chosen)
         seconds = time.perf_counter() - began
@@ -157,7 +167,7 @@ def chain(
     with _projector(settings) as projector:
         links = queries.task_chain(projector.engine, task_no)
     if not links:
-        _fail(f"没有该工单 no task {task_no!r}")
+        refuse(f"没有该工单 no task {task_no!r}")
     if as_json:
         _print_json({"task_no": task_no, "links": links})
         return
@@ -274,7 +284,7 @@ def area(
                      for line in lines]
             terms = [term for term in found if term is not None]
     if not terms:
-        _fail(f"没有责任记录 no responsibility recorded for area {area_id!r}")
+        refuse(f"没有责任记录 no responsibility recorded for area {area_id!r}")
     if as_json:
         _print_json({"area_id": area_id, "at": moment, "terms": terms})
         return

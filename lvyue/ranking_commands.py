@@ -19,51 +19,28 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from ledger.config import ConfigError
 from ledger.envelope import CommandContext
-from ledger.errors import DomainError, InvalidValue
 from ledger.ledger import Ledger
+from lvyue.projection_commands import ledger_and_views, refuse
 from lvyue.settings import Settings
 from projections import kpi_queries
-from projections.database import views_engine
-from projections.projector import Projector
 from projections.ranking import FORMULA_VERSION, Entry, Kpis, Ranking
 
-USAGE = 2
 console = Console()
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    Console(stderr=True).print(f"[red]{message}[/red]")
-    raise typer.Exit(code)
 
 
 @contextmanager
 def _caught_up() -> Iterator[tuple[Ledger, Engine]]:
     """The configured ledger and its views' engine, every view caught up; closed afterwards."""
-    settings = Settings.from_env()
-    try:
-        ledger = Ledger(settings.database_url)
-    except ConfigError as error:
-        _fail(f"配置错误 configuration error: {error}", USAGE)
-    engine = views_engine(settings.database_url, ledger.env.get("POSTGRES_SCHEMA"))
-    try:
-        Projector(ledger, engine).catch_up()
-        yield ledger, engine
-    except InvalidValue as error:
-        _fail(error.message, USAGE)
-    except DomainError as error:
-        _fail(error.message)
-    finally:
-        engine.dispose()
-        ledger.close()
+    with ledger_and_views(Settings.from_env()) as (ledger, projector):
+        yield ledger, projector.engine
 
 
 def _jsonable(value: Any) -> Any:
@@ -107,7 +84,7 @@ def ranking(
         if publish:
             earlier = kpi_queries.published(ledger, str(property_id), period)
             if earlier is not None:
-                _fail(f"已发布 {property_id} {period} was published at log position "
+                refuse(f"已发布 {property_id} {period} was published at log position "
                       f"{earlier.log_position} (event {earlier.event_id}); check it with "
                       "--as-published")  # fmt: skip
             _publish(ledger, result)
@@ -144,9 +121,9 @@ def _check_published(ledger: Ledger, period: str, property_id: str, as_json: boo
     """Recompute from the pinned log position; exit 1 unless it equals what was published."""
     found = kpi_queries.published(ledger, property_id, period)
     if found is None:
-        _fail(f"未发布 no ranking of {property_id} {period} was published")
+        refuse(f"未发布 no ranking of {property_id} {period} was published")
     if found.formula_version != FORMULA_VERSION:
-        _fail(f"published with formula {found.formula_version}; this is "
+        refuse(f"published with formula {found.formula_version}; this is "
               f"{FORMULA_VERSION} and cannot recompute it")  # fmt: skip
     again = kpi_queries.ranking_at(ledger, period, property_id, found.log_position)
     same_inputs = again.inputs_sha256 == found.inputs_sha256
@@ -236,7 +213,7 @@ def kpi(
             chosen = [property_id] if property_id else kpi_queries.properties(engine)
             rows = [k for p in chosen for k in kpi_queries.property_kpis(engine, p, period)]
     if not rows:
-        _fail("没有指标 no KPI facts for that subject and period")
+        refuse("没有指标 no KPI facts for that subject and period")
     if as_json:
         _print_json({"kpis": [_kpi_json(k) for k in rows]})
         return
