@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from starlette.responses import Response
 
 from api.policy import ALL_PROPERTIES, ROLES_BY_KIND, Principal
 
@@ -79,6 +80,19 @@ sessions = Table(
     Column("expires_at", String(40), nullable=False),
     Column("created_at", String(40), nullable=False),
 )
+
+
+def set_session_cookie(response: Response, token: str, secure: bool) -> None:
+    """The web pages' session cookie, with the same attributes wherever a login sets it:
+    HttpOnly, SameSite=Strict, Secure over HTTPS, living as long as the session."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
 
 
 class AccountError(ValueError):

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.auth import SESSION_COOKIE, SESSION_TTL
+from api.auth import SESSION_COOKIE, set_session_cookie
 from api.deps import ServicesDep, session_cookie
 from api.pages.access import CSRF_FIELD, FormDep, checked_form, safe_target
 from api.pages.rendering import render
@@ -70,14 +70,7 @@ def log_in(
         message = "用户名或密码错误 wrong username or password"
         return _form(request, target, message, username, 401)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
-        max_age=int(SESSION_TTL.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, session.token, secure=request.url.scheme == "https")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from api.auth import SESSION_COOKIE, SESSION_TTL
+from api.auth import SESSION_COOKIE, set_session_cookie
 from api.deps import CurrentPrincipal, ServicesDep, bearer, session_cookie
 from api.policy import Principal
 from api.problems import ApiProblem, problem_responses
@@ -57,14 +57,7 @@ def login(body: Login, request: Request, response: Response, services: ServicesD
     session = services.accounts.login(body.username, body.password)
     if session is None:
         raise ApiProblem(401, "invalid_credentials", "wrong username or password")
-    response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
-        max_age=int(SESSION_TTL.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, session.token, secure=request.url.scheme == "https")
     return SessionOut(
         access_token=session.token,
         expires_at=session.expires_at,
