@@ -166,3 +166,20 @@ def test_our_records_take_the_fast_path() -> None:
     record = {"type": "StaffOnboarded", "data": {"name": "张三", "site": "物业一期"}, "n": 3}
     state = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert event_leaf_hash(state.encode(), 1, None) == reference(state.encode(), 1, None)
+
+
+BMP = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+
+
+@pytest.mark.parametrize("start", range(0, len(BMP), 4096))
+def test_every_bmp_character_as_key_and_value(start: int) -> None:
+    """orjson writes the reference's bytes for every character the fast path lets through:
+    each one escaped (or not) in a value, and all of them as keys, in the reference's order."""
+    chars = BMP[start : start + 4096]
+    values = {f"v{i}": "".join(chars[i : i + 64]) for i in range(0, len(chars), 64)}
+    keys = dict.fromkeys(chars, 0)
+    for record in ({"type": "T", **values}, {**keys, "type": "T"}):
+        state = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        fast = event_leaf_hash(state.encode(), 1, "ab" * 32)
+        assert fast is not None
+        assert fast == reference(state.encode(), 1, "ab" * 32)
