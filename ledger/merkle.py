@@ -49,6 +49,14 @@ def new_nodes_for_append(
 
     ``frontier`` must hold the nodes of ``frontier_keys(size)``. Level-0 rows are included.
     """
+    return append_leaves(size, frontier, leaves)[0]
+
+
+def append_leaves(
+    size: int, frontier: Mapping[NodeKey, bytes], leaves: Sequence[bytes]
+) -> tuple[list[NodeRow], list[NodeRow]]:
+    """`new_nodes_for_append`'s rows and the grown tree's frontier (as rows, largest first),
+    which an append keeps for the next one instead of looking its keys up again."""
     stack = [
         (level, index, _require(frontier, (level, index))) for level, index in frontier_keys(size)
     ]
@@ -64,7 +72,7 @@ def new_nodes_for_append(
             node = (left[0] + 1, left[1] >> 1, node_hash(left[2], right[2]))
             rows.append(node)
             stack.append(node)
-    return rows
+    return rows, stack
 
 
 def root_at(size: int, reader: NodeReader) -> bytes:

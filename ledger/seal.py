@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from ledger.leaf_hash import event_leaf_hash
-from ledger.merkle import NodeKey, frontier_keys, new_nodes_for_append
+from ledger.merkle import NodeKey, NodeRow, append_leaves
 from lvyue_verify import record_leaf_hash
 
 
@@ -49,7 +49,7 @@ class AppendState:
 
     size: int
     previous: dict[StreamKey, bytes]
-    frontier: dict[tuple[int, int], bytes]
+    frontier: Mapping[NodeKey, bytes]  # read only: it may be the remembered TreeTip's
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,6 @@ class TreeTip:
 NO_TIP = TreeTip(-1, None, {})
 
 
-def tip_after(
-    state: AppendState, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]
-) -> TreeTip:
-    """The tip once `leaves` (and their new `nodes`) follow the tree `state` read."""
-    size = state.size + len(leaves)
-    known = dict(state.frontier)
-    known.update({(0, leaf.seq - 1): leaf.leaf_hash for leaf in leaves})
-    known.update({(level, idx): h for level, idx, h in nodes})
-    return TreeTip(size, leaves[-1].leaf_hash, {k: known[k] for k in frontier_keys(size)})
-
-
 class SealCursor(Protocol):
     """The few statements sealing needs, in each database's dialect."""
 
@@ -89,8 +78,11 @@ class SealCursor(Protocol):
         read together (one statement on the SQL stores)."""
         ...
 
-    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Store the batch's leaves and its new inner nodes (level > 0)."""
+    def insert_seal(
+        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
+    ) -> None:
+        """Store the batch's leaves and its new inner nodes (level > 0); `after` is the tree
+        once they commit (None: no leaves), which a store that remembers its tip keeps."""
         ...
 
     def insert_receipt(self, receipt: Receipt) -> None: ...
@@ -167,6 +159,11 @@ def seal(
         leaf_hash = sealed_leaf_hash(stored, seq, prev.hex() if prev is not None else None)
         known[(_key(stored.originator_id), stored.originator_version)] = leaf_hash
         leaves.append(Leaf(seq, stored.originator_id, stored.originator_version, leaf_hash))
-    rows = new_nodes_for_append(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
-    cursor.insert_seal(leaves, [row for row in rows if row[0] > 0])
+    rows, frontier = append_leaves(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
+    after = (
+        TreeTip(size + len(leaves), leaves[-1].leaf_hash, {(lv, i): h for lv, i, h in frontier})
+        if leaves
+        else None
+    )
+    cursor.insert_seal(leaves, [row for row in rows if row[0] > 0], after)
     return leaves

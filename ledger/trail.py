@@ -29,10 +29,9 @@ from ledger.checkpoint import SigningKey
 from ledger.merkle import (
     NodeKey,
     NodeReader,
+    append_leaves,
     consistency_proof,
-    frontier_keys,
     inclusion_proof,
-    new_nodes_for_append,
     root_at,
 )
 from ledger.seal import public_record_of
@@ -583,12 +582,11 @@ class _NodeCheck:
     def flush(self) -> None:
         if not self.pending:
             return
-        rows = new_nodes_for_append(self.size, self.frontier, self.pending)
+        rows, frontier = append_leaves(self.size, self.frontier, self.pending)
         if self.finding is None:
             self._compare([row for row in rows if row[0] > 0])
         self.size += len(self.pending)
-        known = {**self.frontier, **{(level, idx): h for level, idx, h in rows}}
-        self.frontier = {key: known[key] for key in frontier_keys(self.size)}
+        self.frontier = {(level, idx): h for level, idx, h in frontier}
         self.pending = []
 
     def _compare(self, rows: list[tuple[int, int, bytes]]) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from ledger.merkle import NodeKey, NodeReader, frontier_keys
+from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import AppendState, Leaf, Receipt, receipts_of, seal
+from ledger.seal import AppendState, Leaf, Receipt, TreeTip, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 
@@ -42,7 +42,9 @@ class MemorySealCursor:
         size = self.tree_size()
         return AppendState(size, self.leaf_hashes_of(previous), self.nodes(frontier_keys(size)))
 
-    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    def insert_seal(
+        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
+    ) -> None:
         for leaf in leaves:
             self.leaves.append(leaf)
             self.by_stream[(str(leaf.originator_id), leaf.originator_version)] = leaf.leaf_hash

@@ -30,7 +30,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ledger.errors import ConcurrentModification
-from ledger.merkle import NodeKey, NodeReader
+from ledger.merkle import NodeKey, NodeReader, NodeRow
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import (
     NO_TIP,
@@ -41,7 +41,6 @@ from ledger.seal import (
     previous_keys,
     receipts_of,
     seal,
-    tip_after,
 )
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
@@ -158,7 +157,6 @@ class PostgresSealCursor:
         self.tip = tip
         self.rows = rows  # the append-state rows, when they came with the events' insert
         self.receipts: list[Receipt] = []
-        self.state: AppendState | None = None
         self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def _q(self, template: LiteralString) -> bytes:
@@ -191,11 +189,10 @@ class PostgresSealCursor:
             elif r["kind"] == 2:
                 previous_leaves[(str(r["o"]), int(r["b"]))] = bytes(r["h"])
         if (size, last) == (self.tip.size, self.tip.last):
-            frontier = dict(self.tip.frontier)
-        elif size & 1 and last is not None:
+            return AppendState(size, previous_leaves, self.tip.frontier)
+        if size & 1 and last is not None:
             frontier[(0, size - 1)] = last
-        self.state = AppendState(size, previous_leaves, frontier)
-        return self.state
+        return AppendState(size, previous_leaves, frontier)
 
     @staticmethod
     def state_params(tip: TreeTip, previous: Sequence[tuple[str, int]]) -> tuple[Any, ...]:
@@ -242,7 +239,9 @@ class PostgresSealCursor:
             )
         return found
 
-    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    def insert_seal(
+        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
+    ) -> None:
         """Leaves and nodes in ONE statement (a data-modifying WITH): one execute, one parse."""
         self.curs.execute(
             self._q(INSERT_SEAL),
@@ -257,8 +256,7 @@ class PostgresSealCursor:
             ),
             prepare=True,
         )
-        if self.state is not None and leaves:
-            self.after = tip_after(self.state, leaves, nodes)
+        self.after = after
 
     def insert_receipt(self, receipt: Receipt) -> None:
         """Queue a receipt: the recorder sends the queue inside the events' INSERT statement

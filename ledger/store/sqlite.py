@@ -20,9 +20,9 @@ from eventsourcing.sqlite import (
 from eventsourcing.sqlite import SQLiteFactory as LibrarySQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
-from ledger.merkle import NodeKey, NodeReader, frontier_keys
+from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal, tip_after
+from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
@@ -119,7 +119,6 @@ class SQLiteSealCursor:
         self.c = c
         self.t = table
         self.tip = tip
-        self.state: AppendState | None = None
         self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def tree_size(self) -> int:
@@ -134,11 +133,10 @@ class SQLiteSealCursor:
         row = self.c.fetchone()
         size, last = (0, None) if row is None else (int(row[0]), bytes(row[1]))
         if (size, last) == (self.tip.size, self.tip.last):
-            frontier = dict(self.tip.frontier)
+            frontier = self.tip.frontier
         else:
             frontier = self.nodes(frontier_keys(size))
-        self.state = AppendState(size, self.leaf_hashes_of(previous), frontier)
-        return self.state
+        return AppendState(size, self.leaf_hashes_of(previous), frontier)
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         found: dict[tuple[str, int], bytes] = {}
@@ -167,15 +165,16 @@ class SQLiteSealCursor:
                 found[(level, idx)] = bytes(row[0])
         return found
 
-    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    def insert_seal(
+        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
+    ) -> None:
         self.c.executemany(
             f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?)",
             [(x.seq, _hex(x.originator_id), x.originator_version, x.leaf_hash) for x in leaves],
         )
         if nodes:
             self.c.executemany(f"INSERT INTO {self.t}_nodes VALUES (?,?,?)", nodes)
-        if self.state is not None and leaves:
-            self.after = tip_after(self.state, leaves, nodes)
+        self.after = after
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.c.execute(
