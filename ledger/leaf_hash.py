@@ -65,11 +65,13 @@ def _record_in_subset(state: bytes) -> dict[str, Any] | None:
         return None
     if not _plain_text(text):
         return None
-    try:
-        record = _DECODER.decode(text)
+    try:  # raw_decode: no whitespace around the value (ours has none; the reference decides)
+        record, end = _DECODER.raw_decode(text)
     except ValueError:  # JSONDecodeError and _OutsideSubset
         return None
-    return record if isinstance(record, dict) and "type" in record else None
+    if end != len(text) or not isinstance(record, dict) or "type" not in record:
+        return None
+    return record
 
 
 def _plain_text(text: str) -> bool:

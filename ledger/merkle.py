@@ -17,6 +17,8 @@ from lvyue_verify import EMPTY_ROOT, HASH_SIZE, node_hash
 
 NodeKey = tuple[int, int]
 NodeRow = tuple[int, int, bytes]
+Frontier = tuple[NodeRow, ...]
+"""The right edge of a tree: the rows of `frontier_keys(size)`, largest subtree first."""
 Span = tuple[int, int]
 
 
@@ -42,6 +44,12 @@ def frontier_keys(size: int) -> list[NodeKey]:
     return _span_keys(0, size)
 
 
+def frontier_rows(size: int, nodes: Mapping[NodeKey, bytes]) -> Frontier:
+    """The Frontier of a tree of `size` leaves from stored `nodes` (MissingNodeError if one
+    is absent)."""
+    return tuple((level, idx, _require(nodes, (level, idx))) for level, idx in frontier_keys(size))
+
+
 def new_nodes_for_append(
     size: int, frontier: Mapping[NodeKey, bytes], leaves: Sequence[bytes]
 ) -> list[NodeRow]:
@@ -49,17 +57,18 @@ def new_nodes_for_append(
 
     ``frontier`` must hold the nodes of ``frontier_keys(size)``. Level-0 rows are included.
     """
-    return append_leaves(size, frontier, leaves)[0]
+    return append_leaves(size, frontier_rows(size, frontier), leaves)[0]
 
 
 def append_leaves(
-    size: int, frontier: Mapping[NodeKey, bytes], leaves: Sequence[bytes]
-) -> tuple[list[NodeRow], list[NodeRow]]:
-    """`new_nodes_for_append`'s rows and the grown tree's frontier (as rows, largest first),
-    which an append keeps for the next one instead of looking its keys up again."""
-    stack = [
-        (level, index, _require(frontier, (level, index))) for level, index in frontier_keys(size)
-    ]
+    size: int, frontier: Frontier, leaves: Sequence[bytes]
+) -> tuple[list[NodeRow], Frontier]:
+    """`new_nodes_for_append`'s rows and the grown tree's Frontier.
+
+    `frontier` must be the Frontier of `size` (from `frontier_rows`, or what the previous
+    append returned): an append keeps it for the next one instead of looking keys up again.
+    """
+    stack = list(frontier)
     rows: list[NodeRow] = []
     for offset, leaf in enumerate(leaves):
         if len(leaf) != HASH_SIZE:
@@ -72,7 +81,7 @@ def append_leaves(
             node = (left[0] + 1, left[1] >> 1, node_hash(left[2], right[2]))
             rows.append(node)
             stack.append(node)
-    return rows, stack
+    return rows, tuple(stack)
 
 
 def root_at(size: int, reader: NodeReader) -> bytes:

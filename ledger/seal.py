@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from ledger.leaf_hash import event_leaf_hash
-from ledger.merkle import NodeKey, NodeRow, append_leaves
+from ledger.merkle import Frontier, NodeRow, append_leaves
 from lvyue_verify import record_leaf_hash
 
 
@@ -30,9 +30,9 @@ class Receipt:
     result: str
 
 
-@dataclass(frozen=True)
-class Leaf:
-    """One sealed event as stored in `ledger_leaves`."""
+class Leaf(NamedTuple):
+    """One sealed event as stored in `ledger_leaves` (a tuple: made once per event, under
+    the write lock, where a frozen dataclass's construction cost shows)."""
 
     seq: int
     originator_id: UUID | str
@@ -49,7 +49,7 @@ class AppendState:
 
     size: int
     previous: dict[StreamKey, bytes]
-    frontier: Mapping[NodeKey, bytes]  # read only: it may be the remembered TreeTip's
+    frontier: Frontier
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,10 @@ class TreeTip:
 
     size: int
     last: bytes | None
-    frontier: Mapping[NodeKey, bytes]
+    frontier: Frontier
 
 
-NO_TIP = TreeTip(-1, None, {})
+NO_TIP = TreeTip(-1, None, ())
 
 
 class SealCursor(Protocol):
@@ -153,17 +153,13 @@ def seal(
     state = cursor.append_state(previous_keys(stored_events))
     size, known = state.size, state.previous
     leaves: list[Leaf] = []
-    for offset, stored in enumerate(stored_events):
-        seq = size + offset + 1
-        prev = known.get((_key(stored.originator_id), stored.originator_version - 1))
+    for seq, stored in enumerate(stored_events, size + 1):
+        stream, version = _key(stored.originator_id), stored.originator_version
+        prev = known.get((stream, version - 1)) if version > 1 else None
         leaf_hash = sealed_leaf_hash(stored, seq, prev.hex() if prev is not None else None)
-        known[(_key(stored.originator_id), stored.originator_version)] = leaf_hash
-        leaves.append(Leaf(seq, stored.originator_id, stored.originator_version, leaf_hash))
+        known[(stream, version)] = leaf_hash
+        leaves.append(Leaf(seq, stored.originator_id, version, leaf_hash))
     rows, frontier = append_leaves(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
-    after = (
-        TreeTip(size + len(leaves), leaves[-1].leaf_hash, {(lv, i): h for lv, i, h in frontier})
-        if leaves
-        else None
-    )
+    after = TreeTip(size + len(leaves), leaves[-1].leaf_hash, frontier) if leaves else None
     cursor.insert_seal(leaves, [row for row in rows if row[0] > 0], after)
     return leaves

@@ -27,7 +27,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.checkpoint import SigningKey
 from ledger.merkle import (
-    NodeKey,
+    Frontier,
     NodeReader,
     append_leaves,
     consistency_proof,
@@ -570,7 +570,7 @@ class _NodeCheck:
         self.reader = reader
         self.page = page
         self.size = 0
-        self.frontier: dict[NodeKey, bytes] = {}
+        self.frontier: Frontier = ()
         self.pending: list[bytes] = []
         self.finding: Finding | None = None
 
@@ -582,11 +582,10 @@ class _NodeCheck:
     def flush(self) -> None:
         if not self.pending:
             return
-        rows, frontier = append_leaves(self.size, self.frontier, self.pending)
+        rows, self.frontier = append_leaves(self.size, self.frontier, self.pending)
         if self.finding is None:
             self._compare([row for row in rows if row[0] > 0])
         self.size += len(self.pending)
-        self.frontier = {(level, idx): h for level, idx, h in frontier}
         self.pending = []
 
     def _compare(self, rows: list[tuple[int, int, bytes]]) -> None:

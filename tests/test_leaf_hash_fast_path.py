@@ -183,3 +183,9 @@ def test_every_bmp_character_as_key_and_value(start: int) -> None:
         fast = event_leaf_hash(state.encode(), 1, "ab" * 32)
         assert fast is not None
         assert fast == reference(state.encode(), 1, "ab" * 32)
+
+
+@pytest.mark.parametrize("state", [b' {"type":"T"}', b'{"type":"T"}\n', b'\t{"type":"T"} '])
+def test_whitespace_around_the_record_is_left_to_the_reference(state: bytes) -> None:
+    assert event_leaf_hash(state, 1, None) is None
+    assert_same(state)

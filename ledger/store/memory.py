@@ -8,7 +8,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys
+from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import AppendState, Leaf, Receipt, TreeTip, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
@@ -40,7 +40,8 @@ class MemorySealCursor:
 
     def append_state(self, previous: Sequence[tuple[str, int]]) -> AppendState:
         size = self.tree_size()
-        return AppendState(size, self.leaf_hashes_of(previous), self.nodes(frontier_keys(size)))
+        frontier = frontier_rows(size, self.nodes(frontier_keys(size)))
+        return AppendState(size, self.leaf_hashes_of(previous), frontier)
 
     def insert_seal(
         self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None

@@ -20,7 +20,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.sqlite import SQLiteFactory as LibrarySQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
-from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys
+from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
@@ -135,7 +135,7 @@ class SQLiteSealCursor:
         if (size, last) == (self.tip.size, self.tip.last):
             frontier = self.tip.frontier
         else:
-            frontier = self.nodes(frontier_keys(size))
+            frontier = frontier_rows(size, self.nodes(frontier_keys(size)))
         return AppendState(size, self.leaf_hashes_of(previous), frontier)
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
