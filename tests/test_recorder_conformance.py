@@ -132,6 +132,11 @@ class TestSealingPostgresRecorder(PostgresSchema, SealedAfterEachTest, Conforman
         self.recorders.append(recorder)
         return recorder
 
+    def test_insert_subscribe(self) -> None:
+        """The library's LISTEN/NOTIFY subscription still wakes up: our recorder sends the
+        NOTIFY inside its INSERT statement (pg_notify), not as a statement of its own."""
+        self.optional_test_insert_subscribe()
+
     def tearDown(self) -> None:
         if self.recorders:
             table = f"{self.schema}.stored_events"

@@ -30,7 +30,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ledger.errors import ConcurrentModification
-from ledger.merkle import NodeKey, NodeReader, NodeRow
+from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_rows
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import (
     NO_TIP,
@@ -80,7 +80,8 @@ APPEND_STATE: LiteralString = (
 frontier node above level 0 (level a, idx b), only when (n, leaf n) is not the tip passed
 in; 2: a previous leaf (o, b)."""
 INSERT_EVENTS: LiteralString = (
-    "WITH e AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
+    "WITH z AS (SELECT pg_notify(%s::text, '') AS sent), "
+    "e AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
     "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{event_type}[]) "
     "RETURNING notification_id), "
 )
@@ -90,12 +91,14 @@ INSERT_RECEIPTS: LiteralString = (
 )
 READ_AND_IDS: LiteralString = (
     APPEND_STATE + " UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
+    " UNION ALL SELECT 4, NULL, 0, 0, NULL FROM z"
 )
 INSERT_AND_READ: LiteralString = INSERT_EVENTS + INSERT_RECEIPTS + READ_AND_IDS
 INSERT_AND_READ_NO_RECEIPTS: LiteralString = INSERT_EVENTS + READ_AND_IDS
-"""The library's events INSERT, the receipts and the append-state read as ONE statement
-(kind 3: a notification id). The read sees the tables as the statement began, under the
-lock already taken; the inserts run to completion even though nothing selects from r."""
+"""The library's NOTIFY and events INSERT, the receipts and the append-state read as ONE
+statement (kind 3: a notification id; kind 4: the notification was queued, which also makes
+the server evaluate z, exactly once). The read sees the tables as the statement began, under
+the lock already taken; the inserts run to completion even though nothing selects from r."""
 INSERT_SEAL: LiteralString = (
     "WITH l AS (INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
     "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])) "
@@ -192,7 +195,7 @@ class PostgresSealCursor:
             return AppendState(size, previous_leaves, self.tip.frontier)
         if size & 1 and last is not None:
             frontier[(0, size - 1)] = last
-        return AppendState(size, previous_leaves, frontier)
+        return AppendState(size, previous_leaves, frontier_rows(size, frontier))
 
     @staticmethod
     def state_params(tip: TreeTip, previous: Sequence[tuple[str, int]]) -> tuple[Any, ...]:
@@ -427,14 +430,14 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         """The library's lock, then its events INSERT extended with the receipts and the
         seal's read (INSERT_AND_READ): one statement, answered by the library's own sync."""
-        self._lock_table(curs)
-        self._notify_channel(curs)
+        self._lock_table(curs)  # the library's NOTIFY goes with the INSERT: one statement less
         self._append.tip = tip = self._tip  # one snapshot for the statement and its reader
         try:
             queue = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
             for each in receipts_of(kwargs.get("receipt")):
                 queue.insert_receipt(each)
             params = (
+                self.channel_name,
                 [
                     self.construct_pg_stored_event(
                         e.originator_id, e.originator_version, e.topic, e.state
