@@ -68,12 +68,69 @@ SQLITE_EVENTS = (
     "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))",
 )
 
+# Version 1's seal tables, as released (the stores' SEAL_TABLES now create version 2's).
+SQLITE_SEAL_V1 = (
+    "CREATE TABLE IF NOT EXISTS {t}_leaves ("
+    "seq INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
+    "originator_version INTEGER NOT NULL, leaf_hash BLOB NOT NULL, "
+    "UNIQUE (originator_id, originator_version))",
+    "CREATE TABLE IF NOT EXISTS {t}_nodes ("
+    "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
+    "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+    *sqlite_store.SEAL_TABLES[1:],  # commands, checkpoints, vault: unchanged since
+)
+PG_SEAL_V1 = (
+    "CREATE TABLE IF NOT EXISTS {schema}.{leaves} ("
+    "seq bigint PRIMARY KEY, originator_id uuid NOT NULL, "
+    "originator_version bigint NOT NULL, leaf_hash bytea NOT NULL, "
+    "UNIQUE (originator_id, originator_version))",
+    "CREATE TABLE IF NOT EXISTS {schema}.{nodes} ("
+    "level int NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx))",
+    *pg_store.SEAL_TABLES[1:],
+)
+
+# Version 2: inner nodes move into the row of the leaf that completed them
+# (ledger/subtree_roots.py); on SQLite the leaves also lose their (stream, version) index,
+# which the events table's own key replaces. Works from version 1's tables and from tables
+# the library created from the current SEAL_TABLES (SQLite creates them before migrating).
+SQLITE_ROOTS_V2 = (
+    "CREATE TABLE {t}_leaves_v2 ("
+    "seq INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
+    "originator_version INTEGER NOT NULL, leaf_hash BLOB NOT NULL, "
+    "roots BLOB NOT NULL DEFAULT x'')",
+    "INSERT INTO {t}_leaves_v2 (seq, originator_id, originator_version, leaf_hash) "
+    "SELECT seq, originator_id, originator_version, leaf_hash FROM {t}_leaves",
+    # Level by level, lowest first, so each leaf's roots grow in level order.
+    *(
+        f"UPDATE {{t}}_leaves_v2 SET roots = CAST(roots || n.hash AS BLOB) FROM {{t}}_nodes AS n "
+        f"WHERE n.level = {level} AND {{t}}_leaves_v2.seq = (n.idx + 1) << {level}"
+        for level in range(1, 63)
+    ),
+    "DROP TABLE {t}_leaves",
+    "DROP TABLE {t}_nodes",
+    "ALTER TABLE {t}_leaves_v2 RENAME TO {t}_leaves",
+)
+PG_ROOTS_V2 = (
+    "ALTER TABLE {schema}.{leaves} ADD COLUMN IF NOT EXISTS roots bytea NOT NULL DEFAULT ''::bytea",
+    "UPDATE {schema}.{leaves} AS l SET roots = r.roots FROM ("
+    "SELECT (idx + 1) << level AS seq, string_agg(hash, ''::bytea ORDER BY level) AS roots "
+    "FROM {schema}.{nodes} GROUP BY 1) AS r WHERE l.seq = r.seq",
+    "DROP TABLE {schema}.{nodes}",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "event store: events, leaves, nodes, command receipts, checkpoints, personal-data vault",
-        sqlite=(*SQLITE_EVENTS, *sqlite_store.SEAL_TABLES),
-        postgres=(*PG_EVENTS, *pg_store.SEAL_TABLES),
+        sqlite=(*SQLITE_EVENTS, *SQLITE_SEAL_V1),
+        postgres=(*PG_EVENTS, *PG_SEAL_V1),
+    ),
+    Migration(
+        2,
+        "inner Merkle nodes kept with the leaf that completed them; SQLite leaves unindexed "
+        "by stream",
+        sqlite=SQLITE_ROOTS_V2,
+        postgres=PG_ROOTS_V2,
     ),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version

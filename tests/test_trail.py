@@ -20,6 +20,7 @@ from psycopg import sql
 from ledger.checkpoint import SigningKey
 from ledger.ledger import Ledger
 from ledger.merkle import MemoryNodeStore, frontier_keys
+from ledger.subtree_roots import completing_seq, node_in
 from ledger.trail import (
     EmptyLog,
     InconsistentCheckpoint,
@@ -180,17 +181,23 @@ class SQLiteDb:
         self.conn.execute(f"DELETE FROM {self.t}_leaves WHERE seq=?", (seq,))
 
     def set_node(self, level: int, idx: int, value: bytes) -> None:
+        seq = completing_seq(level, idx)
+        roots = bytes(self._one(f"SELECT roots FROM {self.t}_leaves WHERE seq=?", seq))
         self.conn.execute(
-            f"UPDATE {self.t}_nodes SET hash=? WHERE level=? AND idx=?", (value, level, idx)
+            f"UPDATE {self.t}_leaves SET roots=? WHERE seq=?",
+            (with_node(roots, level, value), seq),
         )
 
     def node(self, level: int, idx: int) -> bytes:
-        query = f"SELECT hash FROM {self.t}_nodes WHERE level=? AND idx=?"
-        return bytes(self._one(query, level, idx))
+        seq = completing_seq(level, idx)
+        roots = bytes(self._one(f"SELECT roots FROM {self.t}_leaves WHERE seq=?", seq))
+        found = node_in(roots, level)
+        assert found is not None
+        return found
 
     def delete_nodes_from(self, size: int) -> None:
-        """Drop every node that covers a leaf at index >= size."""
-        self.conn.execute(f"DELETE FROM {self.t}_nodes WHERE ((idx + 1) << level) > ?", (size,))
+        """Drop every node that covers a leaf at index >= size (kept by the leaves after it)."""
+        self.conn.execute(f"UPDATE {self.t}_leaves SET roots=x'' WHERE seq > ?", (size,))
 
     def set_note(self, size: int, note: str) -> None:
         self.conn.execute(f"UPDATE {self.t}_checkpoints SET note=? WHERE size=?", (note, size))
@@ -267,16 +274,24 @@ class PostgresDb:
         self._run("DELETE FROM {t} WHERE seq=%s", seq, suffix="_leaves")
 
     def set_node(self, level: int, idx: int, value: bytes) -> None:
+        seq = completing_seq(level, idx)
+        roots = bytes(self._one("SELECT roots FROM {t} WHERE seq=%s", seq, suffix="_leaves"))
         self._run(
-            "UPDATE {t} SET hash=%s WHERE level=%s AND idx=%s", value, level, idx, suffix="_nodes"
+            "UPDATE {t} SET roots=%s WHERE seq=%s",
+            with_node(roots, level, value),
+            seq,
+            suffix="_leaves",
         )
 
     def node(self, level: int, idx: int) -> bytes:
-        query = "SELECT hash FROM {t} WHERE level=%s AND idx=%s"
-        return bytes(self._one(query, level, idx, suffix="_nodes"))
+        seq = completing_seq(level, idx)
+        roots = bytes(self._one("SELECT roots FROM {t} WHERE seq=%s", seq, suffix="_leaves"))
+        found = node_in(roots, level)
+        assert found is not None
+        return found
 
     def delete_nodes_from(self, size: int) -> None:
-        self._run("DELETE FROM {t} WHERE ((idx + 1) << level) > %s", size, suffix="_nodes")
+        self._run("UPDATE {t} SET roots='' WHERE seq > %s", size, suffix="_leaves")
 
     def set_note(self, size: int, note: str) -> None:
         self._run("UPDATE {t} SET note=%s WHERE size=%s", note, size, suffix="_checkpoints")
@@ -289,6 +304,13 @@ def open_store(store: str, tmp_path: Path, schema: str | None) -> tuple[Ledger, 
         return app, SQLiteDb(tmp_path / "lvyue.db")
     assert schema is not None
     return app, PostgresDb(schema)
+
+
+def with_node(roots: bytes, level: int, value: bytes) -> bytes:
+    """A leaf's `roots` with node `level` replaced by `value` (what a forger would write)."""
+    end = level * len(value)
+    assert len(roots) >= end, "that leaf completed no node at this level"
+    return roots[: end - len(value)] + value + roots[end:]
 
 
 def rebuild_nodes(db: Db) -> None:

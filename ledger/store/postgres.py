@@ -42,15 +42,17 @@ from ledger.seal import (
     receipts_of,
     seal,
 )
+from ledger.subtree_roots import completing_seq, nodes_from_rows, roots_of
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
+    # Inner nodes live in `roots`, in the row of the leaf that completed them
+    # (ledger/subtree_roots.py): one table written per append, one INSERT.
     "CREATE TABLE IF NOT EXISTS {schema}.{leaves} ("
     "seq bigint PRIMARY KEY, originator_id uuid NOT NULL, "
     "originator_version bigint NOT NULL, leaf_hash bytea NOT NULL, "
-    "UNIQUE (originator_id, originator_version))",
-    "CREATE TABLE IF NOT EXISTS {schema}.{nodes} ("
-    "level int NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx))",
+    "UNIQUE (originator_id, originator_version), "
+    "roots bytea NOT NULL DEFAULT ''::bytea)",
     "CREATE TABLE IF NOT EXISTS {schema}.{commands} ("
     "command_id text PRIMARY KEY, fingerprint text NOT NULL, result text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {schema}.{checkpoints} ("
@@ -68,17 +70,17 @@ APPEND_STATE: LiteralString = (
     "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n), "
     "f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
     "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, t.n AS b, t.h AS h FROM t "
-    "UNION ALL SELECT 1, NULL, x.level, x.idx, x.hash FROM f "
-    "CROSS JOIN generate_series(1, 62) AS g(l) "
-    "JOIN {nodes} AS x ON x.level = g.l AND x.idx = (f.n >> g.l) - 1 "
+    "UNION ALL SELECT 1, NULL, g.l, (f.n >> g.l) - 1, substring(x.roots FROM 32 * g.l - 31 FOR 32) "
+    "FROM f CROSS JOIN generate_series(1, 62) AS g(l) "
+    "JOIN {leaves} AS x ON x.seq = (f.n >> g.l) << g.l AND length(x.roots) >= 32 * g.l "
     "WHERE (f.n >> g.l) & 1 = 1 "
     "UNION ALL SELECT 2, x.originator_id, 0, x.originator_version, x.leaf_hash FROM {leaves} AS x "
     "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
     "ON x.originator_id = k.id AND x.originator_version = k.v"
 )
 """What sealing reads under the lock. Kind 0: the tree size n and leaf n's hash; 1: a
-frontier node above level 0 (level a, idx b), only when (n, leaf n) is not the tip passed
-in; 2: a previous leaf (o, b)."""
+frontier node above level 0 (level a, idx b: node a of the roots of leaf ((n >> a) << a)),
+only when (n, leaf n) is not the tip passed in; 2: a previous leaf (o, b)."""
 INSERT_EVENTS: LiteralString = (
     "WITH z AS (SELECT pg_notify(%s::text, '') AS sent), "
     "e AS (INSERT INTO {events} (originator_id, originator_version, topic, state) "
@@ -100,10 +102,8 @@ statement (kind 3: a notification id; kind 4: the notification was queued, which
 the server evaluate z, exactly once). The read sees the tables as the statement began, under
 the lock already taken; the inserts run to completion even though nothing selects from r."""
 INSERT_SEAL: LiteralString = (
-    "WITH l AS (INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash) "
-    "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[])) "
-    "INSERT INTO {nodes} (level, idx, hash) "
-    "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[])"
+    "INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash, roots) "
+    "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[])"
 )
 
 
@@ -114,7 +114,7 @@ def _render(
     """A sealing statement for one events table, composed once instead of per execute."""
     names = {
         part: SQL("{0}.{1}").format(Identifier(schema), Identifier(f"{table}_{part}"))
-        for part in ("leaves", "nodes", "commands")
+        for part in ("leaves", "commands")
     }
     names["events"] = SQL("{0}.{1}").format(Identifier(schema), Identifier(table))
     names["event_type"] = SQL("{0}.{1}").format(Identifier(schema), Identifier(event_type))
@@ -217,35 +217,23 @@ class PostgresSealCursor:
         }
 
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        found: dict[tuple[int, int], bytes] = {}
-        seqs = [idx + 1 for level, idx in keys if level == 0]
-        upper = [(level, idx) for level, idx in keys if level > 0]
-        if seqs:
-            self.curs.execute(
-                self._q("SELECT seq, leaf_hash FROM {leaves} WHERE seq = ANY(%s)"),
-                (seqs,),
-            )
-            found.update(
-                {(0, int(r["seq"]) - 1): bytes(r["leaf_hash"]) for r in self.curs.fetchall()}
-            )
-        if upper:
-            self.curs.execute(
-                self._q(
-                    "SELECT n.level, n.idx, n.hash FROM {nodes} n "
-                    "JOIN unnest(%s::int[], %s::bigint[]) AS k(l, i) "
-                    "ON n.level = k.l AND n.idx = k.i"
-                ),
-                ([k[0] for k in upper], [k[1] for k in upper]),
-            )
-            found.update(
-                {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in self.curs.fetchall()}
-            )
-        return found
+        """The rows of the leaves holding `keys` (ledger/subtree_roots.py), in one statement."""
+        seqs = sorted({completing_seq(level, idx) for level, idx in keys})
+        if not seqs:
+            return {}
+        self.curs.execute(
+            self._q("SELECT seq, leaf_hash, roots FROM {leaves} WHERE seq = ANY(%s)"), (seqs,)
+        )
+        rows = {
+            int(r["seq"]): (bytes(r["leaf_hash"]), bytes(r["roots"])) for r in self.curs.fetchall()
+        }
+        return nodes_from_rows(keys, rows)
 
     def insert_seal(
         self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
     ) -> None:
-        """Leaves and nodes in ONE statement (a data-modifying WITH): one execute, one parse."""
+        """The leaves, each with the inner nodes it completed, in one prepared statement."""
+        roots = roots_of(nodes)
         self.curs.execute(
             self._q(INSERT_SEAL),
             (
@@ -253,9 +241,7 @@ class PostgresSealCursor:
                 _uuids(x.originator_id for x in leaves),
                 _ints(x.originator_version for x in leaves),
                 _hashes(x.leaf_hash for x in leaves),
-                _ints(r[0] for r in nodes),
-                _ints(r[1] for r in nodes),
-                _hashes(r[2] for r in nodes),
+                _hashes(roots.get(x.seq, b"") for x in leaves),
             ),
             prepare=True,
         )
@@ -394,7 +380,6 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         names = {
             "schema": Identifier(self.datastore.schema),
             "leaves": Identifier(f"{events_table_name}_leaves"),
-            "nodes": Identifier(f"{events_table_name}_nodes"),
             "commands": Identifier(f"{events_table_name}_commands"),
             "checkpoints": Identifier(f"{events_table_name}_checkpoints"),
             "subject_keys": Identifier(f"{events_table_name}_subject_keys"),

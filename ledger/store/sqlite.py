@@ -23,16 +23,17 @@ from eventsourcing.utils import Environment, EnvType
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
 from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal
+from ledger.subtree_roots import completing_seq, nodes_from_rows, roots_of
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 SEAL_TABLES = (
+    # No index on (originator_id, originator_version): the events table's own key finds a
+    # stream version's row, whose rowid is its leaf's seq (LEAF_OF_EVENT). Inner nodes live
+    # in `roots` (ledger/subtree_roots.py). Both save a b-tree page per commit.
     "CREATE TABLE IF NOT EXISTS {t}_leaves ("
     "seq INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
     "originator_version INTEGER NOT NULL, leaf_hash BLOB NOT NULL, "
-    "UNIQUE (originator_id, originator_version))",
-    "CREATE TABLE IF NOT EXISTS {t}_nodes ("
-    "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
-    "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+    "roots BLOB NOT NULL DEFAULT x'')",
     "CREATE TABLE IF NOT EXISTS {t}_commands ("
     "command_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {t}_checkpoints ("
@@ -42,6 +43,20 @@ SEAL_TABLES = (
     "CREATE TABLE IF NOT EXISTS {t}_personal ("
     "subject_id TEXT NOT NULL, digest TEXT NOT NULL, ciphertext BLOB NOT NULL, "
     "PRIMARY KEY (subject_id, digest)) WITHOUT ROWID",
+)
+LEAF_OF_EVENT = (
+    "SELECT l.seq, l.originator_id, l.originator_version, l.leaf_hash "
+    "FROM {t} AS e JOIN {t}_leaves AS l ON l.seq = e.rowid "
+    "AND l.originator_id = e.originator_id AND l.originator_version = e.originator_version "
+    "WHERE e.originator_id = ? AND e.originator_version = ?"
+)
+"""A stream version's leaf through the events table's key: SQLite numbers rows in insert
+order and the seal numbers leaves in the same order in the same transaction, so an event's
+rowid is its leaf's seq. The join checks the leaf names the same stream version; where it
+does not (rows deleted, moved or inserted behind the ledger's back), LEAF_SCAN decides."""
+LEAF_SCAN = (
+    "SELECT seq, originator_id, originator_version, leaf_hash FROM {t}_leaves "
+    "WHERE originator_id = ? AND originator_version = ?"
 )
 VAULT_READ = (
     "SELECT k.subject_id IS NOT NULL, k.key, p.ciphertext FROM (SELECT ? AS s) AS q "
@@ -141,39 +156,47 @@ class SQLiteSealCursor:
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
         found: dict[tuple[str, int], bytes] = {}
         for stream, version in keys:
-            self.c.execute(
-                f"SELECT leaf_hash FROM {self.t}_leaves "
-                "WHERE originator_id=? AND originator_version=?",
-                (UUID(stream).hex if _is_uuid(stream) else stream, version),
-            )
-            row = self.c.fetchone()
+            row = self.leaf_of(stream, version)
             if row is not None:
-                found[(stream, version)] = bytes(row[0])
+                found[(stream, version)] = row.leaf_hash
         return found
 
-    def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        found: dict[tuple[int, int], bytes] = {}
-        for level, idx in keys:
-            if level == 0:
-                self.c.execute(f"SELECT leaf_hash FROM {self.t}_leaves WHERE seq=?", (idx + 1,))
-            else:
-                self.c.execute(
-                    f"SELECT hash FROM {self.t}_nodes WHERE level=? AND idx=?", (level, idx)
-                )
+    def leaf_of(self, stream: str, version: int) -> LeafRow | None:
+        """The leaf sealing this stream version (LEAF_OF_EVENT, else LEAF_SCAN)."""
+        key = (_stored_id(stream), version)
+        for query in (LEAF_OF_EVENT, LEAF_SCAN):
+            self.c.execute(query.format(t=self.t), key)
             row = self.c.fetchone()
             if row is not None:
-                found[(level, idx)] = bytes(row[0])
-        return found
+                return _leaf_row(row)
+        return None
+
+    def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        rows: dict[int, tuple[bytes, bytes]] = {}
+        for seq in sorted({completing_seq(level, idx) for level, idx in keys}):
+            self.c.execute(f"SELECT leaf_hash, roots FROM {self.t}_leaves WHERE seq=?", (seq,))
+            row = self.c.fetchone()
+            if row is not None:
+                rows[seq] = (bytes(row[0]), bytes(row[1]))
+        return nodes_from_rows(keys, rows)
 
     def insert_seal(
         self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
     ) -> None:
+        roots = roots_of(nodes)
         self.c.executemany(
-            f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?)",
-            [(x.seq, _hex(x.originator_id), x.originator_version, x.leaf_hash) for x in leaves],
+            f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?,?)",
+            [
+                (
+                    x.seq,
+                    _hex(x.originator_id),
+                    x.originator_version,
+                    x.leaf_hash,
+                    roots.get(x.seq, b""),
+                )
+                for x in leaves
+            ],
         )
-        if nodes:
-            self.c.executemany(f"INSERT INTO {self.t}_nodes VALUES (?,?,?)", nodes)
         self.after = after
 
     def insert_receipt(self, receipt: Receipt) -> None:
@@ -359,16 +382,12 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
             return c.fetchone() is not None
 
     def leaf_of(self, originator_id: str, originator_version: int) -> LeafRow | None:
-        """The leaf sealing this stream version."""
+        """The leaf sealing this stream version; a full scan of the leaves only where the
+        event's row is not where its leaf is (a tampered store: see LEAF_OF_EVENT)."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT seq, originator_id, originator_version, leaf_hash "
-                f"FROM {self.events_table_name}_leaves "
-                "WHERE originator_id=? AND originator_version=?",
-                (_stored_id(originator_id), originator_version),
+            return SQLiteSealCursor(c, self.events_table_name).leaf_of(
+                originator_id, originator_version
             )
-            row = c.fetchone()
-        return None if row is None else _leaf_row(row)
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The largest signed checkpoint."""
