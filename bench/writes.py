@@ -270,8 +270,9 @@ def _appends(app: Ledger, warm: Sequence[Row], rows: Sequence[Row]) -> float:
 
 @figure("sealing_overhead", ("8a", "8b"), "single-event append, sealing vs plain recorder")
 def sealing_overhead(ctx: Context) -> Sequence[Figure]:
-    n, n_pg, _, reps = _sizes(ctx)
+    n, n_pg, _, _ = _sizes(ctx)
     n = min(n, 600)
+    reps = ctx.mode.reps(9)  # short runs (≈ 0.2 s): more pairs steady the median
     warm, rows = _prepared(ctx, lambda app: _commands(app, n), WARMUP)
     target = Target("<=", 1.25, "sealing adds ≤ 25% to a single-event append")
     note = (

@@ -142,16 +142,23 @@ def previous_keys(stored_events: Sequence[StoredEvent]) -> list[StreamKey]:
     ]
 
 
-def seal(
-    cursor: SealCursor,
-    stored_events: Sequence[StoredEvent],
-    receipt: Receipt | Sequence[Receipt] | None,
-) -> list[Leaf]:
-    """Number, link, hash and store the leaves of one committed batch."""
-    for each in receipts_of(receipt):
-        cursor.insert_receipt(each)
-    state = cursor.append_state(previous_keys(stored_events))
-    size, known = state.size, state.previous
+@dataclass(frozen=True)
+class SealPlan:
+    """One batch's seal, computed: its leaves, the inner nodes they complete, the tree after."""
+
+    leaves: list[Leaf]
+    nodes: list[NodeRow]
+    after: TreeTip | None
+
+
+def plan_seal(state: AppendState, stored_events: Sequence[StoredEvent]) -> SealPlan:
+    """Number, link and hash the leaves of a batch that follows the tree `state` describes.
+
+    `state.previous` must hold the leaf of every `previous_keys` entry that exists (a
+    missing one links as the stream's first). Pure: a store may plan before it knows the
+    tree for certain, if it checks `state` under the lock before the leaves land.
+    """
+    size, known = state.size, dict(state.previous)
     leaves: list[Leaf] = []
     for seq, stored in enumerate(stored_events, size + 1):
         stream, version = _key(stored.originator_id), stored.originator_version
@@ -161,5 +168,17 @@ def seal(
         leaves.append(Leaf(seq, stored.originator_id, version, leaf_hash))
     rows, frontier = append_leaves(size, state.frontier, [leaf.leaf_hash for leaf in leaves])
     after = TreeTip(size + len(leaves), leaves[-1].leaf_hash, frontier) if leaves else None
-    cursor.insert_seal(leaves, [row for row in rows if row[0] > 0], after)
-    return leaves
+    return SealPlan(leaves, [row for row in rows if row[0] > 0], after)
+
+
+def seal(
+    cursor: SealCursor,
+    stored_events: Sequence[StoredEvent],
+    receipt: Receipt | Sequence[Receipt] | None,
+) -> list[Leaf]:
+    """Number, link, hash and store the leaves of one committed batch."""
+    for each in receipts_of(receipt):
+        cursor.insert_receipt(each)
+    plan = plan_seal(cursor.append_state(previous_keys(stored_events)), stored_events)
+    cursor.insert_seal(plan.leaves, plan.nodes, plan.after)
+    return plan.leaves

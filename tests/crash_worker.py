@@ -178,7 +178,7 @@ def main(argv: list[str]) -> None:
     mode, schema, *rest = argv
     where = os.environ.get("CRASH_PAUSE")
     if where == "seal":
-        postgres.PostgresSealCursor.insert_seal = pause(where)  # type: ignore[method-assign]
+        postgres.SealingPostgresRecorder.before_commit = pause(where)  # type: ignore[method-assign]
     if where == "sign":
         postgres.SealingPostgresRecorder.record_checkpoint = pause(where)  # type: ignore[method-assign]
     app = Ledger(PG_URL, env={"POSTGRES_SCHEMA": schema})

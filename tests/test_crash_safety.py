@@ -227,7 +227,8 @@ def test_random_sigkills_of_writers_signer_and_projector(ledger: Ledger, pg_sche
 
 
 def test_sigkill_inside_a_100_event_transaction(ledger: Ledger, pg_schema: str) -> None:
-    """Killed after the batch's 100 events were inserted, before they were sealed: none stay."""
+    """Killed after the batch's 100 events and their seal were sent, before the COMMIT: none
+    stay."""
     first = Worker("batch", pg_schema, "ok", "1", "20")
     assert first.wait_for("done", READY_TIMEOUT)
     first.kill()

@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError, InternalError, StoredEvent
 
 from ledger.ledger import Ledger
 from ledger.seal import Receipt
-from ledger.store.postgres import PostgresSealCursor
+from ledger.store.postgres import PostgresSealCursor, SealingPostgresRecorder
 from ledger.trail import SealedLog, audit
 from tests.conftest import PG_URL, make_ledger
 from tests.test_trail import signing_key
@@ -85,20 +85,77 @@ def test_a_rolled_back_seal_does_not_mislead_the_next(
     even when another writer then commits a different leaf at the same position."""
     first, second = pair
     first.recorder.insert_events([event("base")])
-    original = PostgresSealCursor.insert_seal
 
-    def failing(self: PostgresSealCursor, *args: Any) -> None:
-        original(self, *args)
+    def failing(self: SealingPostgresRecorder) -> None:
         raise RuntimeError("after the seal, before the commit")
 
-    monkeypatch.setattr(PostgresSealCursor, "insert_seal", failing)
+    monkeypatch.setattr(SealingPostgresRecorder, "before_commit", failing)
     with pytest.raises(InternalError):
         first.recorder.insert_events([event("lost")])
-    monkeypatch.setattr(PostgresSealCursor, "insert_seal", original)
+    monkeypatch.undo()
     second.recorder.insert_events([event("other")])  # seq 2, where "lost" would have been
     for i in range(5):
         first.recorder.insert_events([event(f"after-{i}")])
     log = first.recorder
     assert isinstance(log, SealedLog)
     assert log.sealed_size() == 7
+    assert audit(log, signing_key()).ok
+
+
+def spy_on_locked_seals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the seals computed under the lock (PostgresSealCursor.insert_seal)."""
+    calls: list[int] = []
+    original = PostgresSealCursor.insert_seal
+
+    def counted(self: PostgresSealCursor, *args: Any) -> None:
+        calls.append(1)
+        original(self, *args)
+
+    monkeypatch.setattr(PostgresSealCursor, "insert_seal", counted)
+    return calls
+
+
+def test_a_lone_writer_seals_ahead_inside_its_insert(
+    pair: tuple[Ledger, Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its first append a writer knows the tree and its streams' last leaves, so its
+    seals travel inside the events' INSERT (ledger/seal_ahead.py) and none is computed
+    under the lock; new streams, next versions and batches alike."""
+    first, _ = pair
+    calls = spy_on_locked_seals(monkeypatch)
+    first.recorder.insert_events([event("s")])
+    assert len(calls) == 1  # nothing remembered yet
+    for version in range(2, 6):
+        first.recorder.insert_events([event("s", version)])
+    first.recorder.insert_events([event("t"), event("t", 2), event("s", 6)])
+    first.recorder.insert_events([event("u")], receipt=Receipt("ahead", "f", "r"))
+    assert len(calls) == 1
+    log = first.recorder
+    assert isinstance(log, SealedLog)
+    assert log.sealed_size() == 9
+    assert audit(log, signing_key()).ok
+
+
+def test_a_seal_planned_from_a_wrong_leaf_does_not_land(
+    pair: tuple[Ledger, Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The INSERT checks every remembered leaf a plan links to against the stored one; a
+    wrong memory (here planted) costs the plan, and the seal is computed from the store."""
+    first, second = pair
+    first.recorder.insert_events([event("s")])
+    recorder = first.recorder
+    assert isinstance(recorder, SealingPostgresRecorder)
+    key = (str(event("s").originator_id), 1)
+    assert recorder._recent.get(key) is not None
+    recorder._recent._hashes[key] = bytes(32)
+    calls = spy_on_locked_seals(monkeypatch)
+    first.recorder.insert_events([event("s", 2)])
+    assert len(calls) == 1
+    second.recorder.insert_events([event("s", 3)])  # knows no tree yet: seals under the lock
+    assert len(calls) == 2
+    first.recorder.insert_events([event("s", 4)])  # a stale tip: planned, refused, recomputed
+    assert len(calls) == 3
+    log = second.recorder
+    assert isinstance(log, SealedLog)
+    assert log.sealed_size() == 4
     assert audit(log, signing_key()).ok

@@ -42,6 +42,7 @@ from ledger.seal import (
     receipts_of,
     seal,
 )
+from ledger.seal_ahead import AheadPlan, RecentLeaves, plan_ahead
 from ledger.subtree_roots import completing_seq, nodes_from_rows, roots_of
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
@@ -65,10 +66,12 @@ SEAL_TABLES = (
 )
 
 
-APPEND_STATE: LiteralString = (
+APPEND_CTES: LiteralString = (
     "s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}), "
     "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n), "
     "f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
+)
+APPEND_SELECT: LiteralString = (
     "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, t.n AS b, t.h AS h FROM t "
     "UNION ALL SELECT 1, NULL, g.l, (f.n >> g.l) - 1, substring(x.roots FROM 32 * g.l - 31 FOR 32) "
     "FROM f CROSS JOIN generate_series(1, 62) AS g(l) "
@@ -78,6 +81,7 @@ APPEND_STATE: LiteralString = (
     "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, v) "
     "ON x.originator_id = k.id AND x.originator_version = k.v"
 )
+APPEND_STATE: LiteralString = APPEND_CTES + APPEND_SELECT
 """What sealing reads under the lock. Kind 0: the tree size n and leaf n's hash; 1: a
 frontier node above level 0 (level a, idx b: node a of the roots of leaf ((n >> a) << a)),
 only when (n, leaf n) is not the tip passed in; 2: a previous leaf (o, b)."""
@@ -91,16 +95,36 @@ INSERT_RECEIPTS: LiteralString = (
     "r AS (INSERT INTO {commands} (command_id, fingerprint, result) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])), "
 )
-READ_AND_IDS: LiteralString = (
-    APPEND_STATE + " UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
+SEAL_AHEAD: LiteralString = (
+    ", a AS (INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash, roots) "
+    "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[]) "
+    "WHERE EXISTS (SELECT 1 FROM t WHERE t.n = %s::bigint AND t.h IS NOT DISTINCT FROM %s::bytea) "
+    "AND NOT EXISTS (SELECT 1 FROM unnest(%s::uuid[], %s::bigint[], %s::bytea[]) AS p(id, v, h) "
+    "WHERE NOT EXISTS (SELECT 1 FROM {leaves} AS x WHERE x.originator_id = p.id "
+    "AND x.originator_version = p.v AND x.leaf_hash = p.h)) RETURNING seq) "
+)
+"""A seal planned before the lock (ledger/seal_ahead.py), inserted only if the log still
+ends with the planned tip (t: read as the statement began, under the lock) and every leaf it
+linked to is the stored one; its rows come back as kind 5."""
+IDS: LiteralString = (
+    " UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
     " UNION ALL SELECT 4, NULL, 0, 0, NULL FROM z"
 )
-INSERT_AND_READ: LiteralString = INSERT_EVENTS + INSERT_RECEIPTS + READ_AND_IDS
-INSERT_AND_READ_NO_RECEIPTS: LiteralString = INSERT_EVENTS + READ_AND_IDS
-"""The library's NOTIFY and events INSERT, the receipts and the append-state read as ONE
-statement (kind 3: a notification id; kind 4: the notification was queued, which also makes
-the server evaluate z, exactly once). The read sees the tables as the statement began, under
-the lock already taken; the inserts run to completion even though nothing selects from r."""
+AHEAD_ROWS: LiteralString = " UNION ALL SELECT 5, NULL, 0, a.seq, NULL FROM a"
+
+
+def insert_and_read(receipts: bool, ahead: bool) -> LiteralString:
+    """The library's NOTIFY and events INSERT, the receipts, the append-state read and a
+    planned seal (SEAL_AHEAD) as ONE statement (kind 3: a notification id; kind 4: the
+    notification was queued, which also makes the server evaluate z, exactly once). The
+    read sees the tables as the statement began, under the lock already taken; the inserts
+    run to completion even though nothing selects from r."""
+    head = INSERT_EVENTS + INSERT_RECEIPTS if receipts else INSERT_EVENTS
+    if ahead:
+        return head + APPEND_CTES + SEAL_AHEAD + APPEND_SELECT + IDS + AHEAD_ROWS
+    return head + APPEND_CTES + APPEND_SELECT + IDS
+
+
 INSERT_SEAL: LiteralString = (
     "INSERT INTO {leaves} (seq, originator_id, originator_version, leaf_hash, roots) "
     "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[])"
@@ -320,6 +344,23 @@ class PostgresVaultCursor:
             abort_transaction(self.curs, reason, "integrity_constraint_violation")
 
 
+def ahead_params(ahead: AheadPlan) -> tuple[Any, ...]:
+    """SEAL_AHEAD's parameters: the planned leaves, the tip, the leaves they link to."""
+    leaves, roots = ahead.plan.leaves, roots_of(ahead.plan.nodes)
+    return (
+        _ints(x.seq for x in leaves),
+        _uuids(x.originator_id for x in leaves),
+        _ints(x.originator_version for x in leaves),
+        _hashes(x.leaf_hash for x in leaves),
+        _hashes(roots.get(x.seq, b"") for x in leaves),
+        ahead.tip.size,
+        ahead.tip.last,
+        _uuids(k[0] for k in ahead.previous),
+        _ints(k[1] for k in ahead.previous),
+        _hashes(ahead.previous.values()),
+    )
+
+
 def abort_transaction(curs: Cursor[DictRow], reason: str, errcode: str) -> None:
     """Fail the insert transaction in the server, which raises (psycopg maps the code).
 
@@ -368,14 +409,16 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
         self._append = threading.local()  # this thread's append: tip read, tip after
         self._insert_and_read = {
-            with_receipts: _render(
-                template, self.datastore.schema, events_table_name, self.stored_event_type_name
+            (receipts, ahead): _render(
+                insert_and_read(receipts, ahead),
+                self.datastore.schema,
+                events_table_name,
+                self.stored_event_type_name,
             )
-            for with_receipts, template in (
-                (True, INSERT_AND_READ),
-                (False, INSERT_AND_READ_NO_RECEIPTS),
-            )
+            for receipts in (True, False)
+            for ahead in (True, False)
         }
+        self._recent = RecentLeaves()  # the latest leaf of streams this recorder appended to
         self._tip = NO_TIP  # the tree as of this recorder's last committed append
         names = {
             "schema": Identifier(self.datastore.schema),
@@ -413,14 +456,17 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        """The library's lock, then its events INSERT extended with the receipts and the
-        seal's read (INSERT_AND_READ): one statement, answered by the library's own sync."""
+        """The library's lock, then its events INSERT extended with the receipts, the
+        seal's read and, when it could be planned, the seal itself (`insert_and_read`): one
+        statement, answered by the library's own sync."""
         self._lock_table(curs)  # the library's NOTIFY goes with the INSERT: one statement less
         self._append.tip = tip = self._tip  # one snapshot for the statement and its reader
         try:
+            self._append.ahead = ahead = plan_ahead(tip, self._recent, stored_events)
             queue = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
             for each in receipts_of(kwargs.get("receipt")):
                 queue.insert_receipt(each)
+            state = queue.state_params(tip, previous_keys(stored_events))
             params = (
                 self.channel_name,
                 [
@@ -430,12 +476,15 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                     for e in stored_events
                 ],
                 *(queue.receipt_columns() if queue.receipts else ()),
-                *queue.state_params(tip, previous_keys(stored_events)),
+                *state[:2],
+                *(ahead_params(ahead) if ahead is not None else ()),
+                *state[2:],
             )
         except Exception as error:  # the library would commit the lock and notify
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
             raise
-        curs.execute(self._insert_and_read[bool(queue.receipts)], params, prepare=True)
+        statement = self._insert_and_read[(bool(queue.receipts), ahead is not None)]
+        curs.execute(statement, params, prepare=True)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -449,12 +498,8 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                 raise ProgrammingError(
                     f"got {len(notification_ids)} notification ids for {len(stored_events)} events"
                 )
-            tip: TreeTip = getattr(self._append, "tip", NO_TIP)
-            cursor = PostgresSealCursor(
-                curs, self.datastore.schema, self.events_table_name, tip, rows
-            )
-            seal(cursor, stored_events, None)  # the receipts went with the insert
-            self._append.after = cursor.after
+            self._seal(curs, stored_events, rows)
+            self.before_commit()
             if writes:
                 vault = PostgresVaultCursor(curs, self.datastore.schema, self.events_table_name)
                 erasing = vault.write(writes)
@@ -466,6 +511,25 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
             raise
         return notification_ids
+
+    def _seal(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], rows: list[DictRow]
+    ) -> None:
+        """Keep the planned seal if it landed (kind-5 rows), else seal from what was read."""
+        ahead: AheadPlan | None = getattr(self._append, "ahead", None)
+        landed = sum(1 for r in rows if r["kind"] == 5)
+        if ahead is not None and landed == len(stored_events):
+            self._append.after, self._append.leaves = ahead.plan.after, ahead.plan.leaves
+            return
+        if landed:
+            raise ProgrammingError(f"{landed} of {len(stored_events)} planned leaves landed")
+        tip: TreeTip = getattr(self._append, "tip", NO_TIP)
+        cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name, tip, rows)
+        leaves = seal(cursor, stored_events, None)  # the receipts went with the insert
+        self._append.after, self._append.leaves = cursor.after, leaves
+
+    def before_commit(self) -> None:
+        """The batch is sealed and the COMMIT comes next (a point tests can stop at)."""
 
     # -- the personal-data vault (ledger.personal.Vault) ----------------------------------
 
@@ -664,7 +728,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         with IntegrityError and the runner then finds its receipt.
         """
         for attempt in range(1, CONNECTION_RETRIES + 1):
-            self._append.after = None
+            self._append.after, self._append.leaves = None, ()
             try:
                 ids = _LIBRARY_INSERT(self, stored_events, **kwargs)
             except (InterfaceError, OperationalError) as error:
@@ -681,6 +745,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             committed: TreeTip | None = getattr(self._append, "after", None)
             if committed is not None:
                 self._tip = committed  # committed: the next append may skip the frontier
+                self._recent.remember(self._append.leaves)  # ... and plan its seal
             return ids
         raise AssertionError("unreachable")
 
