@@ -29,6 +29,7 @@ from ledger.domain.staff import Staff
 from ledger.envelope import ACTOR_KINDS, CommandContext, Meta
 from ledger.errors import (
     ActorNotActive,
+    AlreadyExists,
     CommandIdReused,
     ConcurrentModification,
     DomainError,
@@ -166,6 +167,8 @@ class LedgerCore(Application[UUID]):
         A repeated command id is found where it shows: its receipt's primary key refuses the
         save (IntegrityError), or its first run refuses the act (DomainError). Either way the
         receipt is then looked up, so a fresh command, the common case, reads no receipt.
+        Likewise a stream the command creates (`require_new`) is looked up only when the
+        command fails: the store's unique (stream, version) key refuses the save otherwise.
         """
         _validate_context(ctx)
         args = {k: v for k, v in args.items() if k not in ("self", "ctx") and not callable(v)}
@@ -173,11 +176,21 @@ class LedgerCore(Application[UUID]):
         staged = _BATCH.get()
         if staged is not None:
             return self._stage(staged, ctx, digest, act)
+        creating: list[_NewStream] = []
+        token = _CREATING.set(creating)
         try:
             acting = Acting(ctx, self.role_of(ctx))
             aggregates = act(acting)
-        except DomainError as error:
-            return self._repeat_or_raise(ctx, digest, error)
+            self._require_created(creating, aggregates)
+        except Exception as error:
+            taken = self._taken(creating)
+            if taken is not None:
+                return self._repeat_or_raise(ctx, digest, taken)
+            if isinstance(error, DomainError):
+                return self._repeat_or_raise(ctx, digest, error)
+            raise
+        finally:
+            _CREATING.reset(token)
         events = tuple(
             (str(e.originator_id), e.originator_version)
             for a in aggregates
@@ -193,10 +206,52 @@ class LedgerCore(Application[UUID]):
             earlier = self.receipt(ctx.command_id, digest)
             if earlier is not None:
                 return earlier
+            taken = self._taken(creating)
+            if taken is not None:
+                raise taken from None
             raise ConcurrentModification(
                 "another command changed this record first; reload and retry"
             ) from error
         return result
+
+    def require_new(self, kind: str, key: str, refusal: str) -> None:
+        """The command creates stream `kind/key`; if it already exists: AlreadyExists(refusal).
+
+        Called where a create command used to read whether its stream exists. Inside `run`
+        nothing is read now: the store's unique (stream, version) key refuses the save of an
+        existing stream's version 1, and a command that fails for any reason looks its new
+        streams up, so an existing one is refused as AlreadyExists whatever failed after this
+        call, as an up-front read would have refused it (and a retry still gets its receipt
+        first). In a batch, or outside `run`, the stream is read now (`exists`).
+        """
+        creating = _CREATING.get()
+        if creating is None or _BATCH.get() is not None:
+            if self.exists(kind, key):
+                raise AlreadyExists(refusal)
+            return
+        creating.append(_NewStream(stream_id(kind, key), kind, key, refusal))
+
+    def _require_created(
+        self, creating: Sequence[_NewStream], aggregates: Sequence[LedgerAggregate]
+    ) -> None:
+        """A `require_new` stream the command does not create at version 1 is read now, since
+        the unique key cannot answer for it."""
+        first = {
+            e.originator_id
+            for a in aggregates
+            for e in a.pending_events
+            if e.originator_version == 1
+        }
+        for new in creating:
+            if new.sid not in first and self.exists(new.kind, new.key):
+                raise AlreadyExists(new.refusal)
+
+    def _taken(self, creating: Sequence[_NewStream]) -> AlreadyExists | None:
+        """The refusal of the first stream the command meant to create that exists."""
+        for new in creating:
+            if self.exists(new.kind, new.key):
+                return AlreadyExists(new.refusal)
+        return None
 
     def _repeat_or_raise(
         self, ctx: CommandContext, digest: str, error: DomainError
@@ -390,6 +445,19 @@ def _result_of(stored: Receipt | None, command_id: str, digest: str) -> CommandR
 
 
 _BATCH: ContextVar[Batch | None] = ContextVar("lvyue_batch", default=None)
+
+
+@dataclass(frozen=True)
+class _NewStream:
+    """A stream a running command creates (`LedgerCore.require_new`) and its refusal."""
+
+    sid: UUID
+    kind: str
+    key: str
+    refusal: str
+
+
+_CREATING: ContextVar[list[_NewStream] | None] = ContextVar("lvyue_creating", default=None)
 
 
 def _vault_kwargs(writes: VaultWrites, events: Sequence[tuple[str, int]]) -> dict[str, Any]:

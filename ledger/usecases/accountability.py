@@ -12,7 +12,6 @@ from ledger.domain.penalties import PenaltyCase
 from ledger.domain.periods import PerformancePeriod, period_key
 from ledger.domain.rewards import Reward
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import AlreadyExists
 
 
 class AccountabilityUseCases(LedgerCore):
@@ -35,8 +34,7 @@ class AccountabilityUseCases(LedgerCore):
         reason: str,
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("penalty", case_id):
-                raise AlreadyExists(f"penalty case {case_id!r} already exists")
+            self.require_new("penalty", case_id, f"penalty case {case_id!r} already exists")
             self.active_staff(subject_id)
             case = PenaltyCase.propose(
                 a.meta(property_id), case_id, property_id, subject_id, rule_id, rule_version,
@@ -118,8 +116,7 @@ class AccountabilityUseCases(LedgerCore):
         reason: str,
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("reward", reward_id):
-                raise AlreadyExists(f"reward {reward_id!r} already exists")
+            self.require_new("reward", reward_id, f"reward {reward_id!r} already exists")
             self.active_staff(person_id)
             reward = Reward.grant(
                 a.meta(property_id), reward_id, property_id, person_id, kind,
@@ -140,8 +137,10 @@ class AccountabilityUseCases(LedgerCore):
         scores: tuple[str, ...],
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("performance_period", period_key(property_id, period)):
-                raise AlreadyExists(f"period {period} of {property_id} is already closed")
+            self.require_new(
+                "performance_period", period_key(property_id, period),
+                f"period {period} of {property_id} is already closed",
+            )
             closed = PerformancePeriod.close(
                 a.meta(property_id), property_id, period, formula_version, log_position,
                 inputs_sha256, tuple(scores),

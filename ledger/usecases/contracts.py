@@ -19,7 +19,7 @@ from ledger.domain.contracts import (
     calendar_key,
 )
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import AlreadyExists, InvalidValue, NotFound
+from ledger.errors import InvalidValue, NotFound
 from ledger.usecases.organisation import require_manager
 
 
@@ -42,8 +42,7 @@ class ContractUseCases(LedgerCore):
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
             require_manager(ctx)
-            if self.exists("contract", contract_no):
-                raise AlreadyExists(f"contract {contract_no!r} already exists")
+            self.require_new("contract", contract_no, f"contract {contract_no!r} already exists")
             first = property_ids[0] if property_ids else None
             contract = Contract.register(
                 a.meta(first), contract_no, kind, company, counterparty, property_ids,

@@ -17,7 +17,7 @@ from ledger.domain.inspections import (
     round_key,
 )
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import ActorNotActive, AlreadyExists, InvalidValue
+from ledger.errors import ActorNotActive, InvalidValue
 
 
 def _require_staff_actor(ctx: CommandContext) -> None:
@@ -40,8 +40,9 @@ class InspectionUseCases(LedgerCore):
         items: tuple[str, ...],
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("checklist", checklist_id):
-                raise AlreadyExists(f"checklist {checklist_id!r} already exists")
+            self.require_new(
+                "checklist", checklist_id, f"checklist {checklist_id!r} already exists"
+            )
             meta = a.meta(None)
             return [Checklist.publish(meta, checklist_id, title, service_line, tuple(items))]
 
@@ -72,8 +73,9 @@ class InspectionUseCases(LedgerCore):
         requires_signer_position: str | None = None,
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("inspection_plan", plan_id):
-                raise AlreadyExists(f"inspection plan {plan_id!r} already exists")
+            self.require_new(
+                "inspection_plan", plan_id, f"inspection plan {plan_id!r} already exists"
+            )
             checklist = self.load(Checklist, "checklist", checklist_id)
             for person in assignee_ids:
                 self.active_staff(person)
@@ -193,8 +195,9 @@ class InspectionUseCases(LedgerCore):
         due: datetime,
     ) -> CommandResult:
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("corrective_action", action_id):
-                raise AlreadyExists(f"corrective action {action_id!r} already exists")
+            self.require_new(
+                "corrective_action", action_id, f"corrective action {action_id!r} already exists"
+            )
             self.active_staff(owner_id)
             return [
                 CorrectiveAction.open(
@@ -284,8 +287,7 @@ class InspectionUseCases(LedgerCore):
     def _require_open_window(self, inspection: InspectionRound) -> None:
         """One round or one miss per plan window: the window's stream must not exist yet."""
         key = round_key(inspection.plan_id, inspection.window_start)
-        if self.exists("inspection_round", key):
-            raise AlreadyExists(f"the window {key} already has a round or a miss")
+        self.require_new("inspection_round", key, f"the window {key} already has a round or a miss")
 
     def _action_for_finding(
         self,
@@ -302,8 +304,9 @@ class InspectionUseCases(LedgerCore):
             raise InvalidValue("no one answers for the area: name the action owner")
         if due is None:
             raise InvalidValue("a corrective action needs a due date")
-        if self.exists("corrective_action", action_id):
-            raise AlreadyExists(f"corrective action {action_id!r} already exists")
+        self.require_new(
+            "corrective_action", action_id, f"corrective action {action_id!r} already exists"
+        )
         self.active_staff(owner_id)
         return CorrectiveAction.open(
             meta, action_id, inspection.property_id, "finding", finding_id, problem, owner_id, due

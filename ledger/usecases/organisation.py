@@ -11,7 +11,7 @@ from ledger.domain.areas import Area, EscalationChain, OrgUnit, named_persons
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.work_rules import WorkRule
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import ActorNotActive, AlreadyExists, NotFound
+from ledger.errors import ActorNotActive, NotFound
 
 A = TypeVar("A", bound=LedgerAggregate)
 
@@ -64,8 +64,7 @@ class OrganisationUseCases(LedgerCore):
 
         def act(a: Acting) -> list[LedgerAggregate]:
             require_manager(ctx)
-            if self.exists(*stream):
-                raise AlreadyExists(f"{stream[0].replace('_', ' ')} {stream[1]!r} already exists")
+            self.require_new(*stream, f"{stream[0].replace('_', ' ')} {stream[1]!r} already exists")
             return [create(a)]
 
         return self.run(ctx, command, args, act)

@@ -39,7 +39,7 @@ from ledger.domain.penalties import DEDUCTION_CAP, PenaltyCase, check_wage_caps,
 from ledger.domain.sla import SlaClock, action_for, applicable, clause_applies, clock_key
 from ledger.domain.tasks import Task
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import AlreadyExists, IllegalTransition, InvalidValue, NotFound, NotResponsible
+from ledger.errors import IllegalTransition, InvalidValue, NotFound, NotResponsible
 from ledger.ids import event_id, stream_id
 
 CENT = Decimal("0.01")
@@ -195,8 +195,10 @@ class SlaUseCases(LedgerCore):
 
         def act(a: Acting) -> list[LedgerAggregate]:
             require_system(ctx)
-            if self.exists("sla_clock", clock_key(task_no, clause_id)):
-                raise AlreadyExists(f"task {task_no} already has a clock for {clause_id}")
+            self.require_new(
+                "sla_clock", clock_key(task_no, clause_id),
+                f"task {task_no} already has a clock for {clause_id}",
+            )
             task = self.load(Task, "task", task_no)
             contract = self.contract_now(contract_no)
             at = task.registered_at
@@ -445,8 +447,7 @@ class SlaUseCases(LedgerCore):
         terms: RuleTerms,
     ) -> PenaltyCase:
         """The case the clause's rule proposes, its amount capped by the month's running total."""
-        if self.exists("penalty", case_id):
-            raise AlreadyExists(f"penalty case {case_id!r} already exists")
+        self.require_new("penalty", case_id, f"penalty case {case_id!r} already exists")
         self.active_staff(subject)
         amount, note = terms.capped(parse_money("penalty_amount", clause["penalty_amount"]))
         label = f"{contract_no} {clause['clause_id']} v{clause['version']}: {clause['source_ref']}"

@@ -6,7 +6,6 @@ from ledger.application import Acting, CommandResult, LedgerCore
 from ledger.domain.base import LedgerAggregate, require_text
 from ledger.domain.staff import Staff
 from ledger.envelope import CommandContext
-from ledger.errors import AlreadyExists
 from ledger.personal import mask_personal, subject_id
 
 
@@ -25,8 +24,7 @@ class StaffUseCases(LedgerCore):
         """Onboard a person; their name goes to the vault as staff/<person id>'s data."""
 
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("staff", person_id):
-                raise AlreadyExists(f"staff {person_id!r} already exists")
+            self.require_new("staff", person_id, f"staff {person_id!r} already exists")
             ref = None
             if name is not None:
                 subject = subject_id("staff", person_id)

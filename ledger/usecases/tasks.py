@@ -10,7 +10,7 @@ from ledger.application import Acting, CommandResult, LedgerCore
 from ledger.domain.base import LedgerAggregate, require_text
 from ledger.domain.tasks import Task
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import AlreadyExists, InvalidValue
+from ledger.errors import InvalidValue
 from ledger.personal import PersonalRef, mask_personal, require_phone, subject_id
 
 
@@ -40,8 +40,7 @@ class TaskUseCases(LedgerCore):
         """Register a work order; the reporter's name and phone go to the vault, not the log."""
 
         def act(a: Acting) -> list[LedgerAggregate]:
-            if self.exists("task", task_no):
-                raise AlreadyExists(f"task {task_no!r} already exists")
+            self.require_new("task", task_no, f"task {task_no!r} already exists")
             responsible = self.responsible_for(area_id, service_line, ctx.occurred_at)
             contact = self._reporter_contact(a, reporter_id, reporter_name, reporter_phone)
             task = Task.register(
