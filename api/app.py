@@ -106,6 +106,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        services.writer.close()
         if owned_ledger:
             the_ledger.close()
         if owned_engine:

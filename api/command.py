@@ -4,19 +4,26 @@ Routes describe the target (its properties, its stream) and the use-case call; t
 the only place that turns a request into a `CommandContext`, so the actor is always the
 authenticated principal and `recorded_at` is always the server clock. The views are not
 caught up here: the next read does that (`api.freshness`), so a command pays only for itself.
+Command routes are plain functions run on the process's one command thread (`CommandRoute`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import inspect
 import json
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from fastapi import Response
+from fastapi.routing import APIRoute
 
 from api.idempotency import command_id, request_fingerprint
 from api.policy import Guard, Principal
@@ -30,6 +37,64 @@ from ledger.ledger import Ledger
 from ledger.replay import parse_stream_ref
 
 Call = Callable[[CommandContext], CommandResult]
+T = TypeVar("T")
+
+
+class CommandWriter:
+    """The one thread a process runs its command routes on.
+
+    Commands take turns anyway (the store has one writer and `CommandCall.write_lock` queues
+    them), so one thread of their own loses no concurrency, and handing a request to it costs
+    less than FastAPI's default for a plain `def` route: a hop into anyio's shared thread pool
+    for the route and another for validating its response, each about as long as a bare
+    endpoint's whole request. The event loop still never waits for the store: a command
+    waiting for the write lock, SQLite's busy timeout or PostgreSQL's table lock waits here.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lvyue-commands")
+
+    async def run(self, call: Callable[..., T], /, **kwargs: Any) -> T:
+        """`call(**kwargs)` on the command thread, in a copy of the caller's context."""
+        context = contextvars.copy_context()
+        work = functools.partial(context.run, call, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def close(self) -> None:
+        """Finish the commands already handed over, then stop the thread."""
+        self._pool.shutdown(wait=True)
+
+
+class CommandRoute(APIRoute):
+    """The routes of the command routers: a plain `def` endpoint that takes a `CommandCall`
+    runs on that call's `CommandWriter` (other endpoints are left as FastAPI runs them)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        name = _command_parameter(endpoint)
+        if name is not None and not inspect.iscoroutinefunction(endpoint):
+            endpoint = _on_command_thread(endpoint, name)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _command_parameter(endpoint: Callable[..., Any]) -> str | None:
+    """The name of the endpoint's `CommandCall` parameter, if it has one."""
+    for name, hint in get_type_hints(endpoint, include_extras=True).items():
+        annotated = get_args(hint)[0] if get_origin(hint) is Annotated else hint
+        if annotated is CommandCall and name != "return":
+            return name
+    return None
+
+
+def _on_command_thread(endpoint: Callable[..., T], name: str) -> Callable[..., Any]:
+    """An async endpoint with `endpoint`'s signature (FastAPI reads it through `__wrapped__`)
+    that awaits `endpoint` on the command thread; its response is then validated in place."""
+
+    @functools.wraps(endpoint)
+    async def on_command_thread(**kwargs: Any) -> T:
+        command: CommandCall = kwargs[name]
+        return await command.writer.run(endpoint, **kwargs)
+
+    return on_command_thread
 
 
 @dataclass(frozen=True)
@@ -57,6 +122,7 @@ class CommandCall:
     guard: Guard
     clock: Callable[[], datetime]
     write_lock: threading.Lock
+    writer: CommandWriter
     method: str
     path: str
     idempotency_key: str

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SESSION_COOKIE, Accounts
-from api.command import CommandCall
+from api.command import CommandCall, CommandWriter
 from api.freshness import FreshViews
 from api.idempotency import KEY_PATTERN
 from api.policy import DenialLog, Guard, Principal, RequestLine
@@ -57,6 +57,8 @@ class Services:
     # (instead of in the library's connection pool, which gives up after 5 s) turns a burst of
     # concurrent requests into waiting, never into errors.
     write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # ... and run on one thread of their own (`api.command.CommandRoute`).
+    writer: CommandWriter = field(default_factory=CommandWriter, repr=False)
 
     def signing_key(self) -> SigningKey:
         """The log's checkpoint key, loaded (or created with mode 0600) on first use."""
@@ -77,10 +79,16 @@ class Services:
 # The dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in a
 # worker thread, and each such hop cost a command about as much as the bare endpoint's whole
 # request. The ones that may touch a database (`get_engine`, a principal not yet cached) keep
-# their I/O off the event loop.
+# their I/O off the event loop. A command's dependencies are also kept few and flat (they read
+# the services from the app instead of depending on `get_services`, and build their Guard
+# themselves): FastAPI solves every node of the tree again for each request, shared ones too.
 
 
 async def get_services(request: Request) -> Services:
+    return _services(request)
+
+
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -111,7 +119,7 @@ session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description
 
 
 async def get_principal(
-    services: ServicesDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     cookie: Annotated[str | None, Depends(session_cookie)],
 ) -> Principal:
@@ -119,7 +127,7 @@ async def get_principal(
     token = credentials.credentials if credentials is not None else cookie
     principal = None
     if token:
-        accounts = services.accounts
+        accounts = _services(request).accounts
         principal = accounts.cached_principal(token)
         if principal is None:
             principal = await run_in_threadpool(accounts.principal_for, token)
@@ -132,9 +140,11 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_guard(
-    request: Request, services: ServicesDep, principal: CurrentPrincipal
-) -> Guard:
+async def get_guard(request: Request, principal: CurrentPrincipal) -> Guard:
+    return _guard(request, _services(request), principal)
+
+
+def _guard(request: Request, services: Services, principal: Principal) -> Guard:
     line = RequestLine(request.method, request.url.path)
     return Guard(principal, services.denials, services.clock, line)
 
@@ -144,8 +154,7 @@ GuardDep = Annotated[Guard, Depends(get_guard)]
 
 async def get_command(
     request: Request,
-    services: ServicesDep,
-    guard: GuardDep,
+    principal: CurrentPrincipal,
     idempotency_key: Annotated[
         str,
         Header(
@@ -163,11 +172,13 @@ async def get_command(
         ),
     ] = None,
 ) -> CommandCall:
+    services = _services(request)
     return CommandCall(
         ledger=services.ledger,
-        guard=guard,
+        guard=_guard(request, services, principal),
         clock=services.clock,
         write_lock=services.write_lock,
+        writer=services.writer,
         method=request.method,
         path=request.url.path,
         idempotency_key=idempotency_key,

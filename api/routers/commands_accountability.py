@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Target
+from api.command import COMMAND_RESPONSES, CommandRoute, Target
 from api.deps import CommandDep
 from api.schemas import (
     Code,
@@ -20,7 +20,7 @@ from api.schemas import (
     Text,
 )
 
-router = APIRouter(tags=["accountability"], responses=COMMAND_RESPONSES)
+router = APIRouter(tags=["accountability"], responses=COMMAND_RESPONSES, route_class=CommandRoute)
 
 
 class ProposePenalty(CommandBody):

@@ -6,12 +6,12 @@ import json
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, CommandCall, Target
+from api.command import COMMAND_RESPONSES, CommandCall, CommandRoute, Target
 from api.deps import CommandDep
 from api.schemas import Code, Codes, CommandBody, CommandOut, Count, Ids, Key, KeyPath, Moment, Text
 from ledger.ids import stream_id
 
-router = APIRouter(tags=["contracts"], responses=COMMAND_RESPONSES)
+router = APIRouter(tags=["contracts"], responses=COMMAND_RESPONSES, route_class=CommandRoute)
 
 
 class RegisterContract(CommandBody):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import AfterValidator, AwareDatetime
 
-from api.command import COMMAND_RESPONSES, Target
+from api.command import COMMAND_RESPONSES, CommandRoute, Target
 from api.deps import CommandDep
 from api.schemas import (
     Code,
@@ -26,7 +26,7 @@ from api.schemas import (
 )
 from ledger.domain.inspections import round_key
 
-router = APIRouter(tags=["inspections"], responses=COMMAND_RESPONSES)
+router = APIRouter(tags=["inspections"], responses=COMMAND_RESPONSES, route_class=CommandRoute)
 
 WindowPath = Annotated[
     AwareDatetime,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Target
+from api.command import COMMAND_RESPONSES, CommandRoute, Target
 from api.deps import CommandDep
 from api.schemas import Code, Codes, CommandBody, CommandOut, Count, Key, KeyPath, Moment, Text
 
-router = APIRouter(tags=["organisation"], responses=COMMAND_RESPONSES)
+router = APIRouter(tags=["organisation"], responses=COMMAND_RESPONSES, route_class=CommandRoute)
 
 
 class CreateOrgUnit(CommandBody):

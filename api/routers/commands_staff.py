@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Target, joined
+from api.command import COMMAND_RESPONSES, CommandRoute, Target, joined
 from api.deps import CommandDep
 from api.idempotency import MasksPersonal
 from api.schemas import Code, CommandBody, CommandOut, Ids, Key, KeyPath, Text
 
-router = APIRouter(prefix="/staff", tags=["staff"], responses=COMMAND_RESPONSES)
+router = APIRouter(
+    prefix="/staff", tags=["staff"], responses=COMMAND_RESPONSES, route_class=CommandRoute
+)
 
 
 class OnboardStaff(MasksPersonal, CommandBody):

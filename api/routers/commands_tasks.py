@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.command import COMMAND_RESPONSES, Target
+from api.command import COMMAND_RESPONSES, CommandRoute, Target
 from api.deps import CommandDep
 from api.idempotency import MasksPersonal
 from api.schemas import (
@@ -21,7 +21,9 @@ from api.schemas import (
     Text,
 )
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=COMMAND_RESPONSES)
+router = APIRouter(
+    prefix="/tasks", tags=["tasks"], responses=COMMAND_RESPONSES, route_class=CommandRoute
+)
 
 
 class RegisterTask(MasksPersonal, CommandBody):

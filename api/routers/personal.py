@@ -21,7 +21,13 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from api.command import COMMAND_RESPONSES, Target, principal_context, properties_of_stream
+from api.command import (
+    COMMAND_RESPONSES,
+    CommandRoute,
+    Target,
+    principal_context,
+    properties_of_stream,
+)
 from api.deps import CommandDep, GuardDep, ServicesDep
 from api.problems import QUERY_ERRORS, ApiProblem, problem_responses
 from api.schemas import CommandBody, CommandOut, Key, KeyPath, Text
@@ -30,7 +36,7 @@ from ledger.ledger import Ledger
 from ledger.personal import PersonalRef, is_personal_ref
 from ledger.replay import parse_stream_ref
 
-router = APIRouter(tags=["personal data"])
+router = APIRouter(tags=["personal data"], route_class=CommandRoute)
 log = logging.getLogger("lvyue.api")
 
 SubjectKind = Annotated[
