@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Mapper, Recording, Transcoder
 
 from ledger.catalogue import build_catalogue
 from ledger.config import store_env
@@ -156,6 +156,31 @@ class LedgerCore(Application[UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         return super().construct_transcoder()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save`, with our aggregates and events recognised by their classes.
+
+        `ProcessingEvent.collect_events` asks every object whether it is a
+        `DomainEventProtocol`, then a `CollectEventsProtocol`: runtime protocol checks, each
+        of which walks the protocol's attributes on Python 3.11 (~10 µs, a fifteenth of a
+        command's own Python time on SQLite, and 10 µs per event of a batch). Anything else
+        is still collected the library's way; recording, snapshots and notifying are its own.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, LedgerAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif isinstance(obj, LedgerAggregate.Event):
+                processing_event.events.append(obj)
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library still calls it (deprecated)
+        return recordings
 
     # -- the runner ----------------------------------------------------------------------
 
