@@ -7,6 +7,7 @@ operation, its validation, its errors) stays as FastAPI builds it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import threading
 from pathlib import Path
@@ -16,11 +17,9 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.command import CommandRoute, CommandWriter
 from api.routers import commands_staff, commands_trail
-from ledger.ledger import Ledger
-from tests.api.conftest import FakeSettings, build
+from tests.api.conftest import build
 
 
 def test_a_command_runs_on_the_command_thread(
@@ -65,11 +64,33 @@ def test_only_plain_endpoints_taking_a_command_are_moved() -> None:
 
 
 def test_the_command_thread_stops_with_the_app(tmp_path: Path) -> None:
-    ledger = Ledger("memory://")
-    app = create_app(FakeSettings("memory://", str(tmp_path / "k")), ledger=ledger)
+    app, ledger, _, tokens = build(tmp_path)
     writer: CommandWriter = app.state.services.writer
-    with TestClient(app):
-        pass
-    with pytest.raises(RuntimeError):  # shut down: it takes no more work
-        writer._pool.submit(lambda: None)
+    headers = {"Authorization": f"Bearer {tokens['admin']}", "Idempotency-Key": "k"}
+    body = {"person_id": "S9", "employee_no": "E-S9", "job_family": "engineering"}
+    with TestClient(app) as client:
+        assert client.post("/api/staff", json=body, headers=headers).status_code == 201
+        (thread,) = [t for t in threading.enumerate() if t.name == "lvyue-commands"]
+    assert not thread.is_alive()  # the app's shutdown stopped it
+
+    async def refused() -> None:
+        await writer.run(lambda: None)
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        asyncio.run(refused())
     ledger.close()
+
+
+def test_an_error_reaches_the_request_and_the_thread_goes_on() -> None:
+    writer = CommandWriter()
+
+    def fail() -> None:
+        raise ValueError("refused")
+
+    async def both() -> tuple[str, str]:
+        with pytest.raises(ValueError, match="refused"):
+            await writer.run(fail)
+        return await writer.run(lambda: threading.current_thread().name), "ok"
+
+    assert asyncio.run(both()) == ("lvyue-commands", "ok")
+    writer.close()
