@@ -17,6 +17,7 @@ from sqlalchemy import Engine, MetaData
 from api import auth, pages, policy
 from api.auth import Accounts
 from api.body_limit import BodyLimit
+from api.command import CommandWriter
 from api.deps import ApiSettings, Services
 from api.freshness import FreshViews
 from api.policy import DenialLog
@@ -37,6 +38,8 @@ from api.routers import (
 )
 from ledger.ledger import Ledger
 from ledger.personal import VaultKey
+from ledger.store.memory import SealingMemoryRecorder
+from ledger.store.sqlite import SealingSQLiteRecorder
 from projections.database import views_engine
 from projections.projector import Projector
 
@@ -91,7 +94,8 @@ def create_app(
     for tables in API_TABLES:
         tables.create_all(the_engine)
     projector = Projector(the_ledger, the_engine) if catch_up else None
-    write_lock = threading.Lock()
+    write_lock = threading.RLock()
+    embedded = isinstance(the_ledger.recorder, SealingSQLiteRecorder | SealingMemoryRecorder)
     services = Services(
         settings=settings,
         ledger=the_ledger,
@@ -101,6 +105,7 @@ def create_app(
         views=FreshViews(projector, the_ledger.recorder, write_lock),
         clock=clock,
         write_lock=write_lock,
+        writer=CommandWriter(inline=write_lock if embedded else None),
     )
 
     @asynccontextmanager

@@ -4,7 +4,7 @@ Routes describe the target (its properties, its stream) and the use-case call; t
 the only place that turns a request into a `CommandContext`, so the actor is always the
 authenticated principal and `recorded_at` is always the server clock. The views are not
 caught up here: the next read does that (`api.freshness`), so a command pays only for itself.
-Command routes are plain functions run on the process's one command thread (`CommandRoute`).
+Command routes are plain functions run by the process's `CommandWriter` (`CommandRoute`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 from uuid import UUID
 
+from eventsourcing.persistence import OperationalError
 from fastapi import Response
 from fastapi.routing import APIRoute
 
@@ -36,32 +37,50 @@ from ledger.errors import ConcurrentModification
 from ledger.ids import stream_id
 from ledger.ledger import Ledger
 from ledger.replay import parse_stream_ref
+from ledger.store.sqlite import without_waiting
 
 Call = Callable[[CommandContext], CommandResult]
 T = TypeVar("T")
 
 
 class CommandWriter:
-    """The one thread a process runs its command routes on.
+    """Where a process runs its command routes: on the event loop when nothing can make it
+    wait there, else on one command thread of their own.
 
-    Commands take turns anyway (the store has one writer and `CommandCall.write_lock` queues
-    them), so one thread of their own loses no concurrency, and handing a request to it costs
-    less than FastAPI's default for a plain `def` route: a hop into anyio's shared thread pool
-    for the route and another for validating its response, each about as long as a bare
-    endpoint's whole request (a plain queue and a future of the loop halve even the
-    `ThreadPoolExecutor` hop). The event loop still never waits for the store: a command
-    waiting for the write lock, SQLite's busy timeout or PostgreSQL's table lock waits here.
-    The thread starts with the first command; `close` (the app's shutdown) lets it finish
-    what was handed over, then stops it.
+    Commands take turns anyway (the store has one writer; `CommandCall.write_lock` queues
+    them). On the embedded stores (`inline`: the process's write lock) a command whose turn
+    it is runs on the event loop: the lock is only tried, never awaited, and its append never
+    waits for another connection's write lock (`ledger.store.sqlite.without_waiting`); if
+    either is held, the command goes to the command thread and waits there, as every command
+    did before. With CPython's GIL a command's Python (most of its time) held the interpreter
+    on any thread; what the loop gives up is the local fsync of its commit, and in exchange
+    each command is spared two thread switches, which on a busy two-core server cost more
+    than a bare endpoint's whole request. PostgreSQL commands (network round trips, the
+    table lock) always take the thread. Either way FastAPI's own default for a plain `def`
+    route is avoided: a hop to anyio's pool for the route and another to validate its
+    response there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inline: threading.RLock | None = None) -> None:
+        self.inline = inline
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
 
     async def run(self, call: Callable[..., T], /, **kwargs: Any) -> T:
+        """`call(**kwargs)` on the loop if it need not wait, else on the command thread."""
+        if self.inline is not None and self.inline.acquire(blocking=False):
+            try:
+                with without_waiting():
+                    return call(**kwargs)
+            except OperationalError:
+                pass  # another connection is writing: nothing was written, wait on the thread
+            finally:
+                self.inline.release()
+        return await self.on_thread(call, **kwargs)
+
+    async def on_thread(self, call: Callable[..., T], /, **kwargs: Any) -> T:
         """`call(**kwargs)` on the command thread, in a copy of the caller's context."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
@@ -114,12 +133,12 @@ def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None)
 
 class CommandRoute(APIRoute):
     """The routes of the command routers: a plain `def` endpoint that takes a `CommandCall`
-    runs on that call's `CommandWriter` (other endpoints are left as FastAPI runs them)."""
+    is run by that call's `CommandWriter` (other endpoints are left as FastAPI runs them)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         name = _command_parameter(endpoint)
         if name is not None and not inspect.iscoroutinefunction(endpoint):
-            endpoint = _on_command_thread(endpoint, name)
+            endpoint = _run_by_writer(endpoint, name)
         super().__init__(path, endpoint, **kwargs)
 
 
@@ -132,16 +151,16 @@ def _command_parameter(endpoint: Callable[..., Any]) -> str | None:
     return None
 
 
-def _on_command_thread(endpoint: Callable[..., T], name: str) -> Callable[..., Any]:
+def _run_by_writer(endpoint: Callable[..., T], name: str) -> Callable[..., Any]:
     """An async endpoint with `endpoint`'s signature (FastAPI reads it through `__wrapped__`)
-    that awaits `endpoint` on the command thread; its response is then validated in place."""
+    that has the command's writer run `endpoint`; its response is then validated in place."""
 
     @functools.wraps(endpoint)
-    async def on_command_thread(**kwargs: Any) -> T:
+    async def run_by_writer(**kwargs: Any) -> T:
         command: CommandCall = kwargs[name]
         return await command.writer.run(endpoint, **kwargs)
 
-    return on_command_thread
+    return run_by_writer
 
 
 @dataclass(frozen=True)
@@ -168,7 +187,7 @@ class CommandCall:
     ledger: Ledger
     guard: Guard
     clock: Callable[[], datetime]
-    write_lock: threading.Lock
+    write_lock: threading.RLock
     writer: CommandWriter
     method: str
     path: str

@@ -56,8 +56,9 @@ class Services:
     # Commands of one process take turns: the store has one writer anyway, and queueing here
     # (instead of in the library's connection pool, which gives up after 5 s) turns a burst of
     # concurrent requests into waiting, never into errors.
-    write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # ... and run on one thread of their own (`api.command.CommandRoute`).
+    write_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # ... and run where `writer` decides: on the loop when nothing would make them wait there
+    # (the write lock is then held by the loop's thread), else on one thread of their own.
     writer: CommandWriter = field(default_factory=CommandWriter, repr=False)
 
     def signing_key(self) -> SigningKey:

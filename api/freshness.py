@@ -29,7 +29,7 @@ class Log(Protocol):
 class FreshViews:
     """Catches the views up to the log's head on demand; cheap when nothing new was written."""
 
-    def __init__(self, projector: Projector | None, log: Log, lock: threading.Lock) -> None:
+    def __init__(self, projector: Projector | None, log: Log, lock: threading.RLock) -> None:
         """`lock`: the process's write lock, so a catch-up never competes with a command for
         the store (the arrangement the concurrency tests were made green with)."""
         self.projector = projector

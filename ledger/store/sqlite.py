@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -121,6 +123,21 @@ class SQLiteFactory(LibrarySQLiteFactory):
             pre_ping=pool.pre_ping,
         )
         pool.close()  # the library's, which never opened a connection
+
+
+_NO_WAIT: ContextVar[bool] = ContextVar("lvyue_sqlite_no_wait", default=False)
+
+
+@contextmanager
+def without_waiting() -> Iterator[None]:
+    """Appends in this block never wait for another connection's write lock: one that is
+    held fails the append at once (OperationalError, nothing written) instead of waiting out
+    the busy timeout. For a caller that must not block, e.g. an event loop (api.command)."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -290,6 +307,21 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         return found
 
     def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not _NO_WAIT.get():
+            return self._insert_sealed(c, stored_events, **kwargs)
+        c.execute("PRAGMA busy_timeout = 0")  # the first INSERT takes the write lock, or fails
+        try:
+            return self._insert_sealed(c, stored_events, **kwargs)
+        finally:
+            c.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms()}")
+
+    def _busy_timeout_ms(self) -> int:
+        seconds = self.datastore.pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
+        return int(seconds * 1000)
+
+    def _insert_sealed(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
