@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 from uuid import UUID
 
+import sqlalchemy.exc
 from eventsourcing.persistence import OperationalError
 from fastapi import Response
 from fastapi.routing import APIRoute
@@ -74,7 +75,7 @@ class CommandWriter:
             try:
                 with without_waiting():
                     return call(**kwargs)
-            except OperationalError:
+            except (OperationalError, sqlalchemy.exc.OperationalError):
                 pass  # another connection is writing: nothing was written, wait on the thread
             finally:
                 self.inline.release()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, insert, select
 
 from api.problems import ApiProblem
+from ledger.store.sqlite import waiting_allowed
 
 ALL_PROPERTIES = "*"
 STAFF, SUPERVISOR, PROJECT_MANAGER = "staff", "supervisor", "project_manager"
@@ -267,6 +268,17 @@ class DenialLog:
             "reason": reason,
         }
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite" and not waiting_allowed():
+                # A command on the event loop (api.command.CommandWriter): if another
+                # connection is writing the file, fail now; the command then runs again on
+                # its thread, which waits and records the denial there.
+                previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+                try:
+                    conn.execute(insert(access_denials), row)
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous or 0)}")
+                return
             conn.execute(insert(access_denials), row)
 
     def page(self, *, after: int, limit: int, property_id: str | None = None) -> list[Denial]:

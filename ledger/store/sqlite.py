@@ -140,6 +140,12 @@ def without_waiting() -> Iterator[None]:
         _NO_WAIT.reset(token)
 
 
+def waiting_allowed() -> bool:
+    """False inside `without_waiting`: other writes on the same SQLite file should not wait
+    for its write lock either (the API's denial log does the same)."""
+    return not _NO_WAIT.get()
+
+
 def _hex(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 

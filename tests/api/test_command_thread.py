@@ -106,6 +106,27 @@ def test_while_another_connection_writes_the_loop_stays_free(
     ledger.close()
 
 
+def test_a_refusal_while_another_connection_writes_is_recorded_once(tmp_path: Path) -> None:
+    """A 403 records its denial; on the loop that write does not wait for SQLite's lock
+    either: the command runs again on the command thread, which waits and records it."""
+    app, ledger, _, tokens = build(tmp_path, f"sqlite:///{tmp_path / 'lvyue.db'}")
+    other = sqlite3.connect(tmp_path / "lvyue.db", isolation_level=None)
+    headers = {"Authorization": f"Bearer {tokens['desk']}", "Idempotency-Key": "k"}
+    with TestClient(app) as client:
+        other.execute("BEGIN IMMEDIATE")
+        waiting = background(lambda: client.post("/api/staff", json=BODY, headers=headers))
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert client.get("/api/session/me", headers=headers).status_code == 200
+        assert time.monotonic() - started < 1.0
+        other.execute("ROLLBACK")
+        assert waiting().status_code == 403
+        denials = app.state.services.denials.page(after=0, limit=10)
+    assert [(d.action, d.path) for d in denials] == [("onboard_staff", "/api/staff")]
+    other.close()
+    ledger.close()
+
+
 def test_on_postgresql_commands_always_take_the_thread(tmp_path: Path, pg_schema: str) -> None:
     ledger = make_ledger("postgres", tmp_path, pg_schema)
     settings = FakeSettings(PG_URL, str(tmp_path / "signing.key"))
