@@ -134,12 +134,11 @@ def receipts_of(receipt: Receipt | Sequence[Receipt] | None) -> tuple[Receipt, .
 
 
 def previous_keys(stored_events: Sequence[StoredEvent]) -> list[StreamKey]:
-    """The stream versions whose leaves the batch's leaves link to (each `prev_hash`)."""
-    return [
-        (_key(s.originator_id), s.originator_version - 1)
-        for s in stored_events
-        if s.originator_version > 1
-    ]
+    """The stream versions before the batch whose leaves its leaves link to (`prev_hash`);
+    a version the batch itself holds is linked from the batch, so the store is not asked."""
+    keys = [(_key(s.originator_id), s.originator_version) for s in stored_events]
+    in_batch = set(keys)
+    return [(k, v - 1) for k, v in keys if v > 1 and (k, v - 1) not in in_batch]
 
 
 @dataclass(frozen=True)

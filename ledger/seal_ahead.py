@@ -63,11 +63,8 @@ def plan_ahead(
     """The batch's seal if the tip is known and every leaf it links to is remembered."""
     if tip.size < 0 or not stored_events:
         return None
-    in_batch = {(str(s.originator_id), s.originator_version) for s in stored_events}
     previous: dict[StreamKey, bytes] = {}
     for key in previous_keys(stored_events):
-        if key in in_batch:
-            continue
         found = recent.get(key)
         if found is None:
             return None

@@ -13,6 +13,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from ledger.ledger import Ledger
+from ledger.store import sqlite as sqlite_store
 from ledger.store.sqlite import SealingSQLiteRecorder, SQLiteSealCursor
 from ledger.trail import SealedLog, audit
 from tests.test_trail import signing_key
@@ -90,4 +91,20 @@ def test_a_rolled_back_append_leaves_the_remembered_tree(
     for i in range(5):
         first.recorder.insert_events([event(f"after-{i}")])
     assert sealed(first).sealed_size() == 7
+    assert audit(sealed(first), signing_key()).ok
+
+
+def test_appends_never_scan_the_leaves(
+    pair: tuple[Ledger, Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A healthy file finds every previous leaf through the events table's key: versions in
+    the same batch are linked from the batch, earlier ones by rowid, and a version with no
+    event row links nothing; the full scan (LEAF_SCAN) is for tampered files only."""
+    first, _ = pair
+    monkeypatch.setattr(sqlite_store, "LEAF_SCAN", "SELECT no_such_function()")
+    first.recorder.insert_events([event("s", v) for v in range(1, 40)])
+    first.recorder.insert_events([event("s", v) for v in range(40, 80)] + [event("t")])
+    first.recorder.insert_events([event("s", 80)])
+    first.recorder.insert_events([event("gap", 5)])  # versions 1-4 never existed
+    assert sealed(first).sealed_size() == 82
     assert audit(sealed(first), signing_key()).ok

@@ -48,14 +48,15 @@ SEAL_TABLES = (
 )
 LEAF_OF_EVENT = (
     "SELECT l.seq, l.originator_id, l.originator_version, l.leaf_hash "
-    "FROM {t} AS e JOIN {t}_leaves AS l ON l.seq = e.rowid "
+    "FROM {t} AS e LEFT JOIN {t}_leaves AS l ON l.seq = e.rowid "
     "AND l.originator_id = e.originator_id AND l.originator_version = e.originator_version "
     "WHERE e.originator_id = ? AND e.originator_version = ?"
 )
 """A stream version's leaf through the events table's key: SQLite numbers rows in insert
 order and the seal numbers leaves in the same order in the same transaction, so an event's
 rowid is its leaf's seq. The join checks the leaf names the same stream version; where it
-does not (rows deleted, moved or inserted behind the ledger's back), LEAF_SCAN decides."""
+does not (rows deleted, moved or inserted behind the ledger's back), LEAF_SCAN decides. No
+row at all: the event does not exist (the leaf of a deleted event needs LEAF_SCAN too)."""
 LEAF_SCAN = (
     "SELECT seq, originator_id, originator_version, leaf_hash FROM {t}_leaves "
     "WHERE originator_id = ? AND originator_version = ?"
@@ -177,22 +178,30 @@ class SQLiteSealCursor:
         return AppendState(size, self.leaf_hashes_of(previous), frontier)
 
     def leaf_hashes_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
+        """The leaves the next events link to: their event rows exist (a missing one links
+        nothing, and is not searched for among the leaves)."""
         found: dict[tuple[str, int], bytes] = {}
         for stream, version in keys:
-            row = self.leaf_of(stream, version)
+            row = self.leaf_of(stream, version, of_deleted_events=False)
             if row is not None:
                 found[(stream, version)] = row.leaf_hash
         return found
 
-    def leaf_of(self, stream: str, version: int) -> LeafRow | None:
-        """The leaf sealing this stream version (LEAF_OF_EVENT, else LEAF_SCAN)."""
+    def leaf_of(
+        self, stream: str, version: int, *, of_deleted_events: bool = True
+    ) -> LeafRow | None:
+        """The leaf sealing this stream version: LEAF_OF_EVENT, and LEAF_SCAN where the
+        event is not where its leaf is or, with `of_deleted_events`, has no row."""
         key = (_stored_id(stream), version)
-        for query in (LEAF_OF_EVENT, LEAF_SCAN):
-            self.c.execute(query.format(t=self.t), key)
-            row = self.c.fetchone()
-            if row is not None:
-                return _leaf_row(row)
-        return None
+        self.c.execute(LEAF_OF_EVENT.format(t=self.t), key)
+        row = self.c.fetchone()
+        if row is not None and row[0] is not None:
+            return _leaf_row(row)
+        if row is None and not of_deleted_events:
+            return None
+        self.c.execute(LEAF_SCAN.format(t=self.t), key)
+        row = self.c.fetchone()
+        return None if row is None else _leaf_row(row)
 
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         rows: dict[int, tuple[bytes, bytes]] = {}
