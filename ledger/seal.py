@@ -78,11 +78,8 @@ class SealCursor(Protocol):
         read together (one statement on the SQL stores)."""
         ...
 
-    def insert_seal(
-        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
-    ) -> None:
-        """Store the batch's leaves and its new inner nodes (level > 0); `after` is the tree
-        once they commit (None: no leaves), which a store that remembers its tip keeps."""
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow]) -> None:
+        """Store the batch's leaves and its new inner nodes (level > 0)."""
         ...
 
     def insert_receipt(self, receipt: Receipt) -> None: ...
@@ -174,10 +171,11 @@ def seal(
     cursor: SealCursor,
     stored_events: Sequence[StoredEvent],
     receipt: Receipt | Sequence[Receipt] | None,
-) -> list[Leaf]:
-    """Number, link, hash and store the leaves of one committed batch."""
+) -> SealPlan:
+    """Number, link, hash and store the leaves of one committed batch; the plan it stored
+    (`after`: the tree once they commit, which a store that remembers its tip keeps)."""
     for each in receipts_of(receipt):
         cursor.insert_receipt(each)
     plan = plan_seal(cursor.append_state(previous_keys(stored_events)), stored_events)
-    cursor.insert_seal(plan.leaves, plan.nodes, plan.after)
-    return plan.leaves
+    cursor.insert_seal(plan.leaves, plan.nodes)
+    return plan

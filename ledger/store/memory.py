@@ -10,7 +10,7 @@ from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
 from ledger.personal import KeySlot, VaultEntry, VaultWrites
-from ledger.seal import AppendState, Leaf, Receipt, TreeTip, receipts_of, seal
+from ledger.seal import AppendState, Leaf, Receipt, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
 
@@ -43,9 +43,7 @@ class MemorySealCursor:
         frontier = frontier_rows(size, self.nodes(frontier_keys(size)))
         return AppendState(size, self.leaf_hashes_of(previous), frontier)
 
-    def insert_seal(
-        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
-    ) -> None:
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow]) -> None:
         for leaf in leaves:
             self.leaves.append(leaf)
             self.by_stream[(str(leaf.originator_id), leaf.originator_version)] = leaf.leaf_hash

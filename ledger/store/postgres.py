@@ -37,6 +37,7 @@ from ledger.seal import (
     AppendState,
     Leaf,
     Receipt,
+    SealPlan,
     TreeTip,
     previous_keys,
     receipts_of,
@@ -184,7 +185,6 @@ class PostgresSealCursor:
         self.tip = tip
         self.rows = rows  # the append-state rows, when they came with the events' insert
         self.receipts: list[Receipt] = []
-        self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def _q(self, template: LiteralString) -> bytes:
         return _render(template, self.schema, self.table)
@@ -253,23 +253,9 @@ class PostgresSealCursor:
         }
         return nodes_from_rows(keys, rows)
 
-    def insert_seal(
-        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
-    ) -> None:
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow]) -> None:
         """The leaves, each with the inner nodes it completed, in one prepared statement."""
-        roots = roots_of(nodes)
-        self.curs.execute(
-            self._q(INSERT_SEAL),
-            (
-                _ints(x.seq for x in leaves),
-                _uuids(x.originator_id for x in leaves),
-                _ints(x.originator_version for x in leaves),
-                _hashes(x.leaf_hash for x in leaves),
-                _hashes(roots.get(x.seq, b"") for x in leaves),
-            ),
-            prepare=True,
-        )
-        self.after = after
+        self.curs.execute(self._q(INSERT_SEAL), leaf_columns(leaves, nodes), prepare=True)
 
     def insert_receipt(self, receipt: Receipt) -> None:
         """Queue a receipt: the recorder sends the queue inside the events' INSERT statement
@@ -344,15 +330,23 @@ class PostgresVaultCursor:
             abort_transaction(self.curs, reason, "integrity_constraint_violation")
 
 
-def ahead_params(ahead: AheadPlan) -> tuple[Any, ...]:
-    """SEAL_AHEAD's parameters: the planned leaves, the tip, the leaves they link to."""
-    leaves, roots = ahead.plan.leaves, roots_of(ahead.plan.nodes)
+def leaf_columns(leaves: Sequence[Leaf], nodes: Sequence[NodeRow]) -> tuple[str, ...]:
+    """The leaf rows (seq, stream, version, hash, roots) as five array literals: the
+    parameters INSERT_SEAL and SEAL_AHEAD start with."""
+    roots = roots_of(nodes)
     return (
         _ints(x.seq for x in leaves),
         _uuids(x.originator_id for x in leaves),
         _ints(x.originator_version for x in leaves),
         _hashes(x.leaf_hash for x in leaves),
         _hashes(roots.get(x.seq, b"") for x in leaves),
+    )
+
+
+def ahead_params(ahead: AheadPlan) -> tuple[Any, ...]:
+    """SEAL_AHEAD's parameters: the planned leaves, the tip, the leaves they link to."""
+    return (
+        *leaf_columns(ahead.plan.leaves, ahead.plan.nodes),
         ahead.tip.size,
         ahead.tip.last,
         _uuids(k[0] for k in ahead.previous),
@@ -519,14 +513,13 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         ahead: AheadPlan | None = getattr(self._append, "ahead", None)
         landed = sum(1 for r in rows if r["kind"] == 5)
         if ahead is not None and landed == len(stored_events):
-            self._append.after, self._append.leaves = ahead.plan.after, ahead.plan.leaves
+            self._append.sealed = ahead.plan
             return
         if landed:
             raise ProgrammingError(f"{landed} of {len(stored_events)} planned leaves landed")
         tip: TreeTip = getattr(self._append, "tip", NO_TIP)
         cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name, tip, rows)
-        leaves = seal(cursor, stored_events, None)  # the receipts went with the insert
-        self._append.after, self._append.leaves = cursor.after, leaves
+        self._append.sealed = seal(cursor, stored_events, None)  # receipts went with the insert
 
     def before_commit(self) -> None:
         """The batch is sealed and the COMMIT comes next (a point tests can stop at)."""
@@ -728,7 +721,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         with IntegrityError and the runner then finds its receipt.
         """
         for attempt in range(1, CONNECTION_RETRIES + 1):
-            self._append.after, self._append.leaves = None, ()
+            self._append.sealed = None
             try:
                 ids = _LIBRARY_INSERT(self, stored_events, **kwargs)
             except (InterfaceError, OperationalError) as error:
@@ -742,10 +735,10 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                     raise
                 time.sleep(0.2)
                 continue
-            committed: TreeTip | None = getattr(self._append, "after", None)
-            if committed is not None:
-                self._tip = committed  # committed: the next append may skip the frontier
-                self._recent.remember(self._append.leaves)  # ... and plan its seal
+            sealed: SealPlan | None = self._append.sealed
+            if sealed is not None and sealed.after is not None:
+                self._tip = sealed.after  # committed: the next append may skip the frontier
+                self._recent.remember(sealed.leaves)  # ... and plan its seal
             return ids
         raise AssertionError("unreachable")
 

@@ -158,7 +158,6 @@ class SQLiteSealCursor:
         self.c = c
         self.t = table
         self.tip = tip
-        self.after: TreeTip | None = None  # the tip once insert_seal's batch commits
 
     def tree_size(self) -> int:
         self.c.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {self.t}_leaves")
@@ -212,9 +211,7 @@ class SQLiteSealCursor:
                 rows[seq] = (bytes(row[0]), bytes(row[1]))
         return nodes_from_rows(keys, rows)
 
-    def insert_seal(
-        self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow], after: TreeTip | None
-    ) -> None:
+    def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow]) -> None:
         roots = roots_of(nodes)
         self.c.executemany(
             f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?,?)",
@@ -229,7 +226,6 @@ class SQLiteSealCursor:
                 for x in leaves
             ],
         )
-        self.after = after
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.c.execute(
@@ -343,8 +339,7 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
         receipt = kwargs.get("receipt")
         if stored_events or receipt is not None:
             cursor = SQLiteSealCursor(c, self.events_table_name, self._tip)
-            seal(cursor, stored_events, receipt)
-            self._append.after = cursor.after
+            self._append.after = seal(cursor, stored_events, receipt).after
         writes: VaultWrites | None = kwargs.get("vault")
         if writes:
             write_vault(c, self.events_table_name, writes)
