@@ -267,9 +267,9 @@ class LedgerCore(Application[UUID]):
             for e in a.pending_events
             if e.originator_version == 1
         }
-        for new in creating:
-            if new.sid not in first and self.exists(new.kind, new.key):
-                raise AlreadyExists(new.refusal)
+        taken = self._taken([new for new in creating if new.sid not in first])
+        if taken is not None:
+            raise taken
 
     def _taken(self, creating: Sequence[_NewStream]) -> AlreadyExists | None:
         """The refusal of the first stream the command meant to create that exists."""

@@ -320,7 +320,7 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if not _NO_WAIT.get():
+        if waiting_allowed():
             return self._insert_sealed(c, stored_events, **kwargs)
         c.execute("PRAGMA busy_timeout = 0")  # the first INSERT takes the write lock, or fails
         try:
