@@ -73,11 +73,12 @@ def test_while_the_write_lock_is_held_a_command_waits_on_the_command_thread(
 ) -> None:
     app, ledger, _, tokens = build(tmp_path)
     threads = threads_of_onboarding(ledger, monkeypatch)
-    with TestClient(app) as client, holding(app.state.services.write_lock):
-        waiting = background(lambda: post(client, tokens, "k1"))
-        time.sleep(0.3)
-        assert threads == []  # queued behind the lock, on the command thread
-    assert waiting().status_code == 201
+    with TestClient(app) as client:
+        with holding(app.state.services.write_lock):
+            waiting = background(lambda: post(client, tokens, "k1"))
+            time.sleep(0.3)
+            assert threads == []  # queued behind the lock, on the command thread
+        assert waiting().status_code == 201  # answered before the client's portal stops
     assert threads == ["lvyue-commands"]
     ledger.close()
 
@@ -214,6 +215,7 @@ def background(call: Any) -> Any:
 
     def result() -> Any:
         thread.join(10)
+        assert box, "the call did not finish within 10 s (or raised on its thread)"
         return box[0]
 
     return result
