@@ -37,7 +37,7 @@ from ledger.schema import migrate
 from ledger.trail import SealedLog
 from projections.database import views_engine
 from projections.projector import Projector
-from projections.views.stream_index import StreamIndexView
+from projections.views.trail import TrailView
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 FILL_BATCH = 5000
@@ -314,7 +314,7 @@ def ensure_log(workdir: Path, size: int, log: Any = print) -> LogInfo:
         start = time.perf_counter()
         engine = views_engine(sqlite_url(path))
         try:
-            Projector(app, engine, [StreamIndexView()]).catch_up()
+            Projector(app, engine, [TrailView()]).catch_up()
         finally:
             engine.dispose()
         index_seconds = time.perf_counter() - start

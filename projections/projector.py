@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import threading
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -23,16 +22,19 @@ from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.application import Application
-from sqlalchemy import Connection, Engine, Index, Table, insert, select, text, update
+from sqlalchemy import Connection, Engine, Index, Table, delete, insert, select, text, update
 from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
 
 from projections.database import immediate
+from projections.page_reader import read_page, state_reader
 from projections.schema import Record, metadata, positions
 
 PAGE_SIZE = 1000
 REBUILD_PAGE_SIZE = 10_000
 """A rebuild replays in larger pages: fewer commits (and WAL checkpoints) and lookups; catch-up
 keeps small pages so a live projector holds the write lock briefly."""
+RETIRED = {"stream_index": ("stream_index",)}
+"""Views merged into others (name → tables): an upgraded database drops them once."""
 SCHEMA_LOCK = 0x6C76_7965  # "lvye": serialises table creation between PostgreSQL processes
 
 _IN_PROCESS = threading.RLock()
@@ -81,6 +83,7 @@ class Projector:
         self.engine = engine
         self.views = tuple(views)
         self.page_size = page_size
+        self._select = state_reader(app)
         self.ensure_schema()
 
     # -- setup ---------------------------------------------------------------------------
@@ -93,6 +96,7 @@ class Projector:
             metadata.create_all(conn, tables=[positions])
             query = select(positions.c.view, positions.c.fingerprint)
             stored = {row.view: row.fingerprint for row in conn.execute(query)}
+            _retire(conn, [name for name in RETIRED if name in stored])
             for view in self.views:
                 digest = fingerprint(view, conn)
                 if view.name not in stored:
@@ -130,13 +134,9 @@ class Projector:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             at = self._lock_positions(conn)
             start = min(at.values(), default=0)
-            notifications = self.app.recorder.select_notifications(
-                start, page_size or self.page_size, inclusive_of_start=False
-            )
-            if not notifications:
+            ids, records = read_page(self._select, start, page_size or self.page_size)
+            if not ids:
                 return 0, start
-            ids = [n.id for n in notifications]
-            records: list[Record] = [json.loads(n.state) for n in notifications]
             moved = []
             for view in self.views:
                 first = bisect_right(ids, at[view.name])
@@ -277,6 +277,15 @@ def _reset(conn: Connection, view: View, digest: str, defer_indexes: bool = Fals
         .where(positions.c.view == view.name)
         .values(position=0, fingerprint=digest)
     )
+
+
+def _retire(conn: Connection, names: Sequence[str]) -> None:
+    """Drop retired views' tables and positions (their rows live on in another view)."""
+    quote = conn.dialect.identifier_preparer.quote
+    for name in names:
+        for table in RETIRED[name]:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table)}")
+        conn.execute(delete(positions).where(positions.c.view == name))
 
 
 def _finish(conn: Connection, view: View, digest: str) -> None:

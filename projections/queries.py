@@ -7,20 +7,19 @@ the log position: pass `after=page.next_after` for the next page.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Column, Engine, Select, func, select
 
 from ledger.errors import InvalidValue, NotFound
 from ledger.replay import StreamState, TimeAxis, aggregate_from, parse_stream_ref, public_state
 from projections.views.areas import area_terms
 from projections.views.chain import chain_links
 from projections.views.signatures import signatures as signature_rows
-from projections.views.stream_index import stream_index
 from projections.views.trail import trail_events
 
 T = TypeVar("T")
@@ -142,6 +141,11 @@ class TrailEntry:
     evidence_count: int
 
 
+def trail_columns() -> list[Column[Any]]:
+    """The trail's columns a `TrailEntry` shows (not the as-of index's running maxima)."""
+    return [trail_events.c[field.name] for field in fields(TrailEntry)]
+
+
 # -- tasks -------------------------------------------------------------------------------
 
 
@@ -236,7 +240,7 @@ def trail(
 ) -> Page[TrailEntry]:
     """Events in log order, for one stream (UUID or kind/key), actor or property, or all."""
     c = trail_events.c
-    query = select(trail_events)
+    query = select(*trail_columns())
     if stream is not None:
         query = query.where(c.stream_id == str(parse_stream_ref(stream)))
     if actor_id is not None:
@@ -266,15 +270,15 @@ def _page(
 def version_as_of(engine: Engine, stream: UUID, at: datetime, axis: TimeAxis) -> tuple[int, int]:
     """(target version, latest indexed version) of a stream at `at`, by two index seeks."""
     _require_aware(at)
-    c = stream_index.c
+    c = trail_events.c
     running = c.max_occurred_at if axis == "occurred" else c.max_recorded_at
     target = (
-        select(c.version)
+        select(c.stream_version)
         .where(c.stream_id == str(stream), running <= at)
-        .order_by(running.desc(), c.version.desc())
+        .order_by(running.desc(), c.stream_version.desc())
         .limit(1)
     )
-    latest = select(func.max(c.version)).where(c.stream_id == str(stream))
+    latest = select(func.max(c.stream_version)).where(c.stream_id == str(stream))
     with engine.connect() as conn:
         found = conn.execute(target).scalar()
         top = conn.execute(latest).scalar()

@@ -23,6 +23,7 @@ from ledger.ids import stream_id
 from ledger.ledger import Ledger
 from projections import projector as projector_module
 from projections.database import views_engine
+from projections.page_reader import state_reader
 from projections.projector import Projector, View
 from projections.schema import Record, positions
 from projections.views import all_views
@@ -445,6 +446,39 @@ def test_a_changed_view_table_is_rebuilt_on_start(ledger: Ledger) -> None:
     assert projector.positions()["chain"] == ledger.recorder.max_notification_id()
     projector.catch_up()
     assert len(snapshot(engine)["trail_events"]) == ledger.recorder.max_notification_id()
+
+
+def test_the_raw_page_read_is_the_notifications_id_and_state(any_ledger: Ledger) -> None:
+    """`select_states` (the projector's read) skips the notification objects, nothing else."""
+    scenario(any_ledger, Clock())
+    recorder = any_ledger.recorder
+    select = state_reader(any_ledger)
+    assert select.__name__ == "select_states"  # the store's own read, not the fallback
+    last = recorder.max_notification_id() or 0
+    for after, limit in ((0, 5), (3, 4), (0, last + 10), (last, 5)):
+        notes = recorder.select_notifications(after, limit, inclusive_of_start=False)
+        assert select(after, limit) == [(n.id, n.state) for n in notes]
+    assert len(select(0, last + 10)) == last
+
+
+def test_a_retired_view_is_dropped_on_start(ledger: Ledger) -> None:
+    """The old stream_index view (now columns of the trail) leaves no table or position."""
+    scenario(ledger, Clock())
+    engine = views_engine("memory://")
+    Projector(ledger, engine).catch_up()
+    before = snapshot(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE stream_index (stream_id TEXT, version INTEGER)")
+        conn.execute(positions.insert().values(view="stream_index", position=3, fingerprint="f"))
+
+    Projector(ledger, engine)
+
+    with engine.connect() as conn:
+        views = set(conn.execute(select(positions.c.view)).scalars())
+        tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars())
+    assert "stream_index" not in views | tables
+    assert views == {view.name for view in all_views()}
+    assert snapshot(engine) == before  # the live views are untouched
 
 
 def test_unknown_view_names_are_refused(ledger: Ledger) -> None:

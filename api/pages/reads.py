@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from projections.queries import TrailEntry
+from projections.queries import TrailEntry, trail_columns
 from projections.views.areas import area_terms
 from projections.views.chain import chain_links, chain_tasks
 from projections.views.kpis import kpi_facts
@@ -81,7 +81,7 @@ def areas(engine: Engine, properties: Collection[str] | None) -> list[tuple[str,
 
 
 def event(engine: Engine, event_id: str) -> TrailEntry | None:
-    query = select(trail_events).where(trail_events.c.event_id == event_id)
+    query = select(*trail_columns()).where(trail_events.c.event_id == event_id)
     with engine.connect() as conn:
         row = conn.execute(query).first()
     return None if row is None else TrailEntry(**row._mapping)

@@ -163,6 +163,12 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
                 for i, s in enumerate(page)
             ]
 
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, state) of a page of events after list position ``after`` (1-based)."""
+        with self._database_lock:
+            page = self._stored_events[after : after + limit]
+            return [(after + i + 1, s.state) for i, s in enumerate(page)]
+
     def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
         """A page of leaves after ``after_seq``."""
         with self._database_lock:

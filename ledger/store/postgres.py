@@ -600,6 +600,16 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         """Stored hashes, each batch read in its own transaction."""
         return _PostgresNodeReader(self)
 
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(notification_id, state) of a page of events after ``after``: the projector's read."""
+        statement = SQL(
+            "SELECT notification_id, state FROM {0} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(self._table())
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (after, limit))
+            return [(r["notification_id"], bytes(r["state"])) for r in curs.fetchall()]
+
     def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
         """A page of events after ``after_position``, in notification_id (commit) order."""
         statement = SQL(

@@ -403,6 +403,16 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
                 for r in c.fetchall()
             ]
 
+    def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(rowid, state) of a page of events after rowid ``after``: the projector's read."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, state FROM {self.events_table_name} "
+                "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+            return [(r[0], r[1]) for r in c.fetchall()]
+
     def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
         """A page of leaves after ``after_seq``."""
         with self.datastore.transaction(commit=False) as c:
