@@ -1,7 +1,7 @@
 """Figures 6 and 9: rebuilding every view, and as-of replay, against raw reads of the same rows.
 
 Figure 6 rebuilds all registered views (`projections.projector.Projector.rebuild()`: drop,
-recreate, replay from event 1 in pages of 1,000) over the demo's log — the realistic mix of
+recreate, replay from event 1 in pages of 10,000) over the demo's log — the realistic mix of
 tasks, inspections, SLA clocks and penalties — on SQLite and, copied event by event through
 the sealing recorder, on PostgreSQL. The baseline scans the same events table by keyset pages
 of 1,000 and `json.loads` every state.
@@ -103,7 +103,7 @@ def projection_rebuild(ctx: Context) -> Sequence[Figure]:
                 "rebuild_sqlite",
                 "full projection rebuild, SQLite",
                 f"Projector.rebuild() of every registered view ({', '.join(VIEWS)}), "
-                "pages of 1,000",
+                "pages of 10,000",
                 "raw sqlite3 keyset scan by rowid, pages of 1,000, json.loads each",
                 "events/s",
                 REBUILD_TARGET,
@@ -148,7 +148,7 @@ def _rebuild_pg(ctx: Context, db: Path, events: int, days: int, reps: int, title
                 "6b",
                 "rebuild_pg",
                 title,
-                "Projector.rebuild() of every registered view on PostgreSQL, pages of 1,000",
+                "Projector.rebuild() of every registered view on PostgreSQL, pages of 10,000",
                 "raw psycopg keyset scan by notification_id, pages of 1,000, json.loads each",
                 "events/s",
                 REBUILD_TARGET,

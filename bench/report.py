@@ -223,18 +223,20 @@ WHY_MISSED: dict[str, str] = {
     ),
     "rebuild_sqlite": (
         "Already raw executemany of pre-converted columns, pages of 10,000, indexes after the "
-        "load. Profile of the demo's 29.5k events (≈ 2 s): fixed cost ≈ 0.33 s (read, decode, "
-        "drop/create, index builds; the baseline's whole scan is ≈ 0.17 s), kpis ≈ 0.6 s, "
-        "trail ≈ 0.37 s, stream_index ≈ 0.34 s, chain ≈ 0.23 s; about half is SQLite inserting "
-        "≈ 110k rows and building ≈ 40 indexes, half is Python spread thin. Tried without "
-        "effect: rowid positions without unique event-id keys, larger pages and page cache, "
-        "set-based SQL for the trail (0.24 s vs 0.37 s: SQLite 3.40 re-parses the JSON per "
-        "field). 0.3× means ≈ 15 µs per event for everything: set-based SQL for every view "
-        "(the KPI fold included) or a compiled decoder and row builder."
+        "load, one row per event for the trail and the as-of index together. Profile of the "
+        "demo's 29.5k events (≈ 1.8 s): fixed cost ≈ 0.30 s (read, decode, drop/create, "
+        "commits; the baseline's whole scan is ≈ 0.15 s), trail ≈ 0.55 s, kpis ≈ 0.45 s, "
+        "chain ≈ 0.25 s, signatures ≈ 0.1 s. Raw inserts of the same rows alone take ≈ 0.45 s. "
+        "Tried without effect: larger pages and page cache, reading the next page on a thread "
+        "(the GIL: slower), orjson (slower than json here), set-based SQL for the trail "
+        "(SQLite 3.40 re-parses the JSON per field). 0.3× means ≈ 17 µs per event for "
+        "everything: fewer and narrower view rows (integer times, no per-row UUID text) and a "
+        "compiled row builder."
     ),
     "rebuild_pg": (
-        "As on SQLite, with an executemany round trip per view and page. Closing it: COPY "
-        "into the view tables in rebuild mode, indexes after the load, larger pages."
+        "COPY into the view tables, asynchronous commit in rebuild mode, indexes after the "
+        "load; the views' Python work is the same as on SQLite, so closing it needs the same "
+        "work as 6a."
     ),
     "asof_replay_vs_raw": (
         "replay_as_of reads and decodes the 500 events twice (select_events for the event "
