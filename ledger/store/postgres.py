@@ -602,32 +602,31 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(notification_id, state) of a page of events after ``after``: the projector's read."""
+        rows = self._events_after("notification_id, state", after, limit)
+        return [(r["notification_id"], bytes(r["state"])) for r in rows]
+
+    def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
+        """A page of events after ``after_position``, in notification_id (commit) order."""
+        columns = "notification_id, originator_id, originator_version, topic, state"
+        return [
+            EventRow(
+                int(r["notification_id"]),
+                stream_key(r["originator_id"]),
+                int(r["originator_version"]),
+                str(r["topic"]),
+                bytes(r["state"]),
+            )
+            for r in self._events_after(columns, after_position, limit)
+        ]
+
+    def _events_after(self, columns: LiteralString, after: int, limit: int) -> list[DictRow]:
         statement = SQL(
-            "SELECT notification_id, state FROM {0} "
+            "SELECT " + columns + " FROM {0} "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(self._table())
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(statement, (after, limit))
-            return [(r["notification_id"], bytes(r["state"])) for r in curs.fetchall()]
-
-    def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
-        """A page of events after ``after_position``, in notification_id (commit) order."""
-        statement = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {0} "
-            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        ).format(self._table())
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (after_position, limit))
-            return [
-                EventRow(
-                    int(r["notification_id"]),
-                    stream_key(r["originator_id"]),
-                    int(r["originator_version"]),
-                    str(r["topic"]),
-                    bytes(r["state"]),
-                )
-                for r in curs.fetchall()
-            ]
+            return curs.fetchall()
 
     def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
         """A page of leaves after ``after_seq``."""
