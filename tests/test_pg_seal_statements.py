@@ -159,3 +159,27 @@ def test_a_seal_planned_from_a_wrong_leaf_does_not_land(
     assert isinstance(log, SealedLog)
     assert log.sealed_size() == 4
     assert audit(log, signing_key()).ok
+
+
+def test_the_append_is_planned_once_per_connection(pair: tuple[Ledger, Ledger]) -> None:
+    """Every execution of the append statement uses the generic plan: no fresh planning in
+    the first executions on each pooled connection, and the lock timeout still applies."""
+    _, second = pair
+    recorder = second.recorder
+    assert isinstance(recorder, SealingPostgresRecorder)
+    for i in range(8):
+        recorder.insert_events([event(f"p-{i}")], receipt=Receipt(f"p{i}", "f", "r"))
+        recorder.insert_events([event(f"p-{i}", 2)])
+    with recorder.datastore.get_connection() as conn:
+        plans = conn.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'WITH z AS (SELECT pg_notify%'"
+        ).fetchall()
+        with conn.transaction():
+            conn.execute(recorder.lock_table_statements[0])
+            timeout = conn.execute("SHOW lock_timeout").fetchone()
+    assert plans
+    assert sum(row["generic_plans"] for row in plans) == 16
+    assert all(row["custom_plans"] == 0 for row in plans)
+    assert timeout is not None
+    assert timeout["lock_timeout"] == f"{recorder.datastore.lock_timeout}s"
