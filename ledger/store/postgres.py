@@ -410,9 +410,12 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.lock_table_statements[0] = LOCAL_SETTINGS.format(
-            Literal(f"{self.datastore.lock_timeout}s")
+        settings = LOCAL_SETTINGS.format(Literal(f"{self.datastore.lock_timeout}s"))
+        lock = SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(
+            Identifier(self.datastore.schema), Identifier(events_table_name)
         )
+        # bytes: psycopg would compose (and escape) SQL objects again on every append
+        self.lock_table_statements = [settings.as_bytes(None), lock.as_bytes(None)]
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
         self._append = threading.local()  # this thread's append: tip read, tip after
         self._insert_and_read = {
