@@ -67,10 +67,13 @@ SEAL_TABLES = (
 )
 
 
-APPEND_CTES: LiteralString = (
+TIP_CTES: LiteralString = (
     "s AS (SELECT COALESCE(MAX(seq), 0)::bigint AS n FROM {leaves}), "
-    "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n), "
-    "f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
+    "t AS (SELECT s.n, x.leaf_hash AS h FROM s LEFT JOIN {leaves} AS x ON x.seq = s.n)"
+)
+APPEND_CTES: LiteralString = (
+    TIP_CTES
+    + ", f AS (SELECT t.n FROM t WHERE t.n <> %s::bigint OR t.h IS DISTINCT FROM %s::bytea) "
 )
 APPEND_SELECT: LiteralString = (
     "SELECT 0 AS kind, NULL::uuid AS o, 0 AS a, t.n AS b, t.h AS h FROM t "
@@ -111,7 +114,9 @@ IDS: LiteralString = (
     " UNION ALL SELECT 3, NULL, 0, e.notification_id, NULL FROM e"
     " UNION ALL SELECT 4, NULL, 0, 0, NULL FROM z"
 )
-AHEAD_ROWS: LiteralString = " UNION ALL SELECT 5, NULL, 0, a.seq, NULL FROM a"
+AHEAD_SELECT: LiteralString = (
+    "SELECT 5 AS kind, NULL::uuid AS o, 0 AS a, a.seq AS b, NULL::bytea AS h FROM a"
+)
 
 
 LOCAL_SETTINGS = SQL(
@@ -125,14 +130,16 @@ were planned afresh (≈ 0.5 ms each) — the statement's plan does not depend o
 
 
 def insert_and_read(receipts: bool, ahead: bool) -> LiteralString:
-    """The library's NOTIFY and events INSERT, the receipts, the append-state read and a
-    planned seal (SEAL_AHEAD) as ONE statement (kind 3: a notification id; kind 4: the
-    notification was queued, which also makes the server evaluate z, exactly once). The
-    read sees the tables as the statement began, under the lock already taken; the inserts
-    run to completion even though nothing selects from r."""
+    """The library's NOTIFY and events INSERT, the receipts, and either the append-state
+    read or a planned seal (SEAL_AHEAD) as ONE statement (kind 3: a notification id; kind 4:
+    the notification was queued, which also makes the server evaluate z, exactly once).
+    The read sees the tables as the statement began, under the lock already taken; the
+    inserts run to completion even though nothing selects from r. A planned seal that does
+    not land (a stale tip, another writer) is followed by the read: the lock still holds, so
+    it sees what the statement saw; a lone writer's append skips the read's joins."""
     head = INSERT_EVENTS + INSERT_RECEIPTS if receipts else INSERT_EVENTS
-    if ahead:
-        return head + APPEND_CTES + SEAL_AHEAD + APPEND_SELECT + IDS + AHEAD_ROWS
+    if ahead:  # the state is read (append_state) only if the plan does not land
+        return head + TIP_CTES + SEAL_AHEAD + AHEAD_SELECT + IDS
     return head + APPEND_CTES + APPEND_SELECT + IDS
 
 
@@ -476,7 +483,11 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             queue = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name)
             for each in receipts_of(kwargs.get("receipt")):
                 queue.insert_receipt(each)
-            state = queue.state_params(tip, previous_keys(stored_events))
+            seal_params = (
+                ahead_params(ahead)
+                if ahead is not None
+                else queue.state_params(tip, previous_keys(stored_events))
+            )
             params = (
                 self.channel_name,
                 [
@@ -486,9 +497,7 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                     for e in stored_events
                 ],
                 *(queue.receipt_columns() if queue.receipts else ()),
-                *state[:2],
-                *(ahead_params(ahead) if ahead is not None else ()),
-                *state[2:],
+                *seal_params,
             )
         except Exception as error:  # the library would commit the lock and notify
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
@@ -534,7 +543,8 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         if landed:
             raise ProgrammingError(f"{landed} of {len(stored_events)} planned leaves landed")
         tip: TreeTip = getattr(self._append, "tip", NO_TIP)
-        cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name, tip, rows)
+        read = None if ahead is not None else rows  # a planned append did not read the state
+        cursor = PostgresSealCursor(curs, self.datastore.schema, self.events_table_name, tip, read)
         self._append.sealed = seal(cursor, stored_events, None)  # receipts went with the insert
 
     def before_commit(self) -> None:
