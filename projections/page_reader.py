@@ -8,12 +8,12 @@ building a notification object, with its UUID, per event. A recorder without tha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import Application
 
+from projections.record_json import loads
 from projections.schema import Record
 
 Page = tuple[list[int], list[Record]]
@@ -37,4 +37,4 @@ def state_reader(app: Application[UUID]) -> StateRead:
 def read_page(select: StateRead, after: int, limit: int) -> Page:
     """The ids and decoded records of at most `limit` events after position `after`."""
     rows = select(after, limit)
-    return [row[0] for row in rows], [json.loads(row[1]) for row in rows]
+    return [row[0] for row in rows], [loads(row[1]) for row in rows]

@@ -6,7 +6,6 @@ the log position: pass `after=page.next_after` for the next page.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -17,6 +16,7 @@ from sqlalchemy import Column, Engine, Select, func, select
 
 from ledger.errors import InvalidValue, NotFound
 from ledger.replay import StreamState, TimeAxis, aggregate_from, parse_stream_ref, public_state
+from projections.record_json import loads
 from projections.views.areas import area_terms
 from projections.views.chain import chain_links
 from projections.views.signatures import signatures as signature_rows
@@ -303,9 +303,9 @@ def replay_as_of(
     if latest == 0:
         raise NotFound(f"no stream {stream_ref!r} in the index")
     stored = app.recorder.select_events(sid, lte=target) if target else []
-    events = [json.loads(s.state) for s in stored]
+    events = [loads(s.state) for s in stored]
     state = public_state(aggregate_from(app, sid, events)) if target else {}
-    first = events[0] if events else json.loads(app.recorder.select_events(sid, limit=1)[0].state)
+    first = events[0] if events else loads(app.recorder.select_events(sid, limit=1)[0].state)
     return StreamState(str(sid), first["stream_type"], target, latest, state, events)
 
 

@@ -44,7 +44,6 @@ Periods are calendar months and quarters in the property's zone (Asia/Shanghai).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -65,6 +64,7 @@ from sqlalchemy import (
 )
 
 from ledger.ids import stream_id
+from projections.record_json import dumps_sorted, loads
 from projections.schema import Record, UtcDateTime, insert_rows, metadata, update_rows, utc
 
 PERIOD_ZONE = ZoneInfo("Asia/Shanghai")
@@ -205,7 +205,7 @@ class States:
             chunk = wanted[start : start + CHUNK]
             query = select(kpi_state).where(kpi_state.c.stream_id.in_(chunk))
             for row in self.conn.execute(query):
-                self.loaded[row.stream_id] = json.loads(row.state)
+                self.loaded[row.stream_id] = loads(row.state)
                 self.stored[row.stream_id] = row.state
                 self.kinds[row.stream_id] = row.kind
         for sid in wanted:
@@ -235,7 +235,7 @@ class States:
             state = self.loaded[sid]
             if state is None:
                 continue
-            text = json.dumps(state, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            text = dumps_sorted(state)
             if sid not in self.stored:
                 new.append({"stream_id": sid, "kind": self.kinds[sid], "state": text})
             elif text != self.stored[sid]:
