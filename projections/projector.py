@@ -113,16 +113,20 @@ class Projector:
     def catch_up(
         self, stop: int | None = None, page_size: int | None = None, bulk: bool = False
     ) -> int:
-        """Apply pages until every view is current (or past `stop`); returns events read."""
+        """Apply pages until every view is current, or has applied every event up to
+        position `stop` and none after it; returns events read."""
         total = 0
         while True:
-            read, last = self.step(page_size, bulk)
+            read, last = self.step(page_size, bulk, stop)
             total += read
             if read == 0 or (stop is not None and last >= stop):
                 return total
 
-    def step(self, page_size: int | None = None, bulk: bool = False) -> tuple[int, int]:
-        """Apply one page in one transaction; returns (events read, last position).
+    def step(
+        self, page_size: int | None = None, bulk: bool = False, stop: int | None = None
+    ) -> tuple[int, int]:
+        """Apply one page (none of it after position `stop`) in one transaction; returns
+        (events read, last position).
 
         `bulk` (a rebuild) lets PostgreSQL acknowledge the commit before its WAL is flushed: a
         crash may lose the last few pages, but rows and positions are lost together (one
@@ -135,6 +139,9 @@ class Projector:
             at = self._lock_positions(conn)
             start = min(at.values(), default=0)
             ids, records = read_page(self._select, start, page_size or self.page_size)
+            if stop is not None and ids and ids[-1] > stop:
+                kept = bisect_right(ids, stop)
+                ids, records = ids[:kept], records[:kept]
             if not ids:
                 return 0, start
             moved = []

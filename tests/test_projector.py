@@ -448,6 +448,20 @@ def test_a_changed_view_table_is_rebuilt_on_start(ledger: Ledger) -> None:
     assert len(snapshot(engine)["trail_events"]) == ledger.recorder.max_notification_id()
 
 
+@pytest.mark.parametrize("stop", [1, 7, 23])
+def test_catching_up_to_a_position_applies_nothing_after_it(ledger: Ledger, stop: int) -> None:
+    """`catch_up(stop=)` ends exactly at `stop`, even inside a page (a ranking recomputed
+    as published replays the log only up to its pinned position)."""
+    scenario(ledger, Clock())
+    assert (ledger.recorder.max_notification_id() or 0) > stop
+    engine = views_engine("memory://")
+    projector = Projector(ledger, engine, page_size=10)
+    assert projector.catch_up(stop=stop) == stop
+    assert set(projector.positions().values()) == {stop}
+    assert [row[0] for row in snapshot(engine)["trail_events"]] == list(range(1, stop + 1))
+    assert projector.catch_up(stop=stop) == 0
+
+
 def test_the_raw_page_read_is_the_notifications_id_and_state(any_ledger: Ledger) -> None:
     """`select_states` (the projector's read) skips the notification objects, nothing else."""
     scenario(any_ledger, Clock())
