@@ -46,13 +46,22 @@ _DECODER: Final = json.JSONDecoder(parse_float=_refuse, parse_constant=_refuse)
 def event_leaf_hash(state: bytes, seq: int, prev_hash: str | None) -> bytes | None:
     """SHA-256(0x00 || JCS(record + seq + prev_hash)) of an event's stored state, or None
     to leave the event to the reference (`ledger.seal.public_record_of` + record_leaf_hash)."""
+    found = event_canonical(state, seq, prev_hash)
+    return None if found is None else leaf_hash(found[1])
+
+
+def event_canonical(
+    state: bytes, seq: int, prev_hash: str | None
+) -> tuple[dict[str, Any], bytes] | None:
+    """The event's public record with `seq` and `prev_hash`, and its RFC 8785 bytes (what
+    the leaf hashes and a bundle's events.jsonl holds); None: leave it to the reference."""
     record = _record_in_subset(state)
     if record is None or not -MAX_SAFE_INTEGER <= seq <= MAX_SAFE_INTEGER:
         return None
     record["seq"] = seq
     record["prev_hash"] = prev_hash
     try:
-        return leaf_hash(orjson.dumps(record, option=_CANONICAL))
+        return record, orjson.dumps(record, option=_CANONICAL)
     except orjson.JSONEncodeError:  # an integer beyond 2**53-1, a lone surrogate
         return None
 

@@ -26,6 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from ledger.checkpoint import SigningKey
+from ledger.leaf_hash import event_canonical
 from ledger.merkle import (
     Frontier,
     NodeReader,
@@ -41,6 +42,8 @@ from lvyue_verify import (
     TreeBuilder,
     VerificationError,
     VerifierKey,
+    canonical_json,
+    leaf_hash,
     parse_checkpoint,
     parse_verifier_key,
     record_leaf_hash,
@@ -382,18 +385,33 @@ def consistency_between(log: SealedLog, size1: int, size2: int) -> ConsistencyPr
 
 @dataclass(frozen=True)
 class SealedEvent:
-    """One event with its public record (``seq`` and ``prev_hash`` filled in) and leaf."""
+    """One event with its public record (``seq`` and ``prev_hash`` filled in), that
+    record's RFC 8785 bytes, and its leaf."""
 
     seq: int
     record: dict[str, Any]
+    canonical: bytes
     leaf_hash: bytes
 
 
-def recompute_record(row: EventRow, seq: int, prev: bytes | None) -> tuple[dict[str, Any], bytes]:
-    """The public record and leaf hash of a stored event, exactly as the seal made them.
+class Recomputed(NamedTuple):
+    record: dict[str, Any]
+    canonical: bytes
+    leaf_hash: bytes
+
+
+def recompute_record(row: EventRow, seq: int, prev: bytes | None) -> Recomputed:
+    """The public record, its canonical bytes and leaf hash of a stored event, exactly as
+    the seal made them: our records through the fast path the seal takes
+    (ledger/leaf_hash.py, equal to the reference by test), anything else through the
+    reference canonicaliser, which also decides every refusal.
 
     Raises ValueError when the bytes cannot be hashed (a float, an oversized integer, …).
     """
+    prev_hash = prev.hex() if prev is not None else None
+    fast = event_canonical(row.state, seq, prev_hash)
+    if fast is not None:
+        return Recomputed(fast[0], fast[1], leaf_hash(fast[1]))
     stored = StoredEvent(
         originator_id=row.originator_id,
         originator_version=row.originator_version,
@@ -403,8 +421,9 @@ def recompute_record(row: EventRow, seq: int, prev: bytes | None) -> tuple[dict[
     try:
         record = public_record_of(stored)
         record["seq"] = seq
-        record["prev_hash"] = prev.hex() if prev is not None else None
-        return record, record_leaf_hash(record)
+        record["prev_hash"] = prev_hash
+        canonical = canonical_json(record)
+        return Recomputed(record, canonical, leaf_hash(canonical))
     except RecursionError as error:
         raise ValueError("state is nested too deeply") from error
 
@@ -430,9 +449,9 @@ def sealed_events(log: SealedLog, size: int, page: int = PAGE_SIZE) -> Iterator[
             raise TamperDetected(_deleted(leaf))
         if (event.originator_id, event.originator_version) != leaf[1:3]:
             raise TamperDetected(_misplaced(log, leaf, event))
-        leaf_hash, record = _check_leaf(log, leaf, event, links)
-        links[event.originator_id] = (event.originator_version, leaf_hash)
-        yield SealedEvent(expected, record, leaf_hash)
+        found = _check_leaf(log, leaf, event, links)
+        links[event.originator_id] = (event.originator_version, found.leaf_hash)
+        yield SealedEvent(expected, found.record, found.canonical, found.leaf_hash)
     if expected < size:
         raise TamperDetected(Finding("gap", expected + 1, f"leaves end at seq {expected}"))
     _check_tail(log, next(events, None), size)
@@ -478,19 +497,21 @@ def _misplaced(log: SealedLog, leaf: LeafRow, event: EventRow) -> Finding:
 
 def _check_leaf(
     log: SealedLog, leaf: LeafRow, event: EventRow, links: dict[str, tuple[int, bytes]]
-) -> tuple[bytes, dict[str, Any]]:
+) -> Recomputed:
     """Recompute one leaf; a mismatch is either moved content (reordered) or a change."""
     last = links.get(event.originator_id)
     prev = last[1] if last is not None and last[0] == event.originator_version - 1 else None
     try:
-        record, leaf_hash = recompute_record(event, leaf.seq, prev)
+        found = recompute_record(event, leaf.seq, prev)
     except ValueError as error:
         raise TamperDetected(
             Finding("changed", leaf.seq, f"the stored state cannot be hashed: {error}")
         ) from error
-    if leaf_hash != leaf.leaf_hash:
-        raise TamperDetected(_moved_content(log, leaf, event, record) or _changed(leaf, event))
-    return leaf_hash, record
+    if found.leaf_hash != leaf.leaf_hash:
+        raise TamperDetected(
+            _moved_content(log, leaf, event, found.record) or _changed(leaf, event)
+        )
+    return found
 
 
 def _changed(leaf: LeafRow, event: EventRow) -> Finding:

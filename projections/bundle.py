@@ -228,7 +228,7 @@ def _write_events(log: SealedLog, build: Path, signed: Checkpoint, scope: _Scope
                 ocel.learn(item.record)
                 if scope.covers(item.record):
                     in_scope += 1
-                    jsonl.write(canonical_json(item.record) + b"\n")
+                    jsonl.write(item.canonical + b"\n")
                     rows.writerow(csv_row(item.record, item.leaf_hash, scope.zone))
                     ocel.add(item.record, item.leaf_hash)
                 else:

@@ -14,9 +14,9 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.leaf_hash import event_leaf_hash
+from ledger.leaf_hash import event_canonical, event_leaf_hash
 from ledger.seal import public_record_of, sealed_leaf_hash
-from lvyue_verify import MAX_DEPTH, MAX_SAFE_INTEGER, record_leaf_hash
+from lvyue_verify import MAX_DEPTH, MAX_SAFE_INTEGER, canonical_json, record_leaf_hash
 
 STREAM = UUID("12345678-1234-5678-1234-567812345678")
 
@@ -74,6 +74,11 @@ def assert_same(state: bytes, seq: int = 7, prev_hash: str | None = "ab" * 32) -
         assert sealed_leaf_hash(stored, seq, prev_hash) == expected
         fast = event_leaf_hash(state, seq, prev_hash)
         assert fast is None or fast == expected
+        canonical = event_canonical(state, seq, prev_hash)  # what audit and export write
+        assert (canonical is None) == (fast is None)
+        if canonical is not None:
+            record = public_record_of(stored) | {"seq": seq, "prev_hash": prev_hash}
+            assert canonical == (record, canonical_json(record))
 
 
 def spellings(record: dict[str, Any]) -> list[bytes]:
