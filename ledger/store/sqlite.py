@@ -213,19 +213,15 @@ class SQLiteSealCursor:
 
     def insert_seal(self, leaves: Sequence[Leaf], nodes: Sequence[NodeRow]) -> None:
         roots = roots_of(nodes)
-        self.c.executemany(
-            f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?,?)",
-            [
-                (
-                    x.seq,
-                    _hex(x.originator_id),
-                    x.originator_version,
-                    x.leaf_hash,
-                    roots.get(x.seq, b""),
-                )
-                for x in leaves
-            ],
-        )
+        rows = [
+            (x.seq, _hex(x.originator_id), x.originator_version, x.leaf_hash, roots.get(x.seq, b""))
+            for x in leaves
+        ]
+        statement = f"INSERT INTO {self.t}_leaves VALUES (?,?,?,?,?)"
+        if len(rows) == 1:  # a single command's event: execute costs less than executemany
+            self.c.execute(statement, rows[0])
+        else:
+            self.c.executemany(statement, rows)
 
     def insert_receipt(self, receipt: Receipt) -> None:
         self.c.execute(
