@@ -15,11 +15,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, Select, select
 
 from ledger.domain.periods import period_key, require_period
@@ -209,33 +208,6 @@ def published(app: Application[UUID], property_id: str, period: str) -> Publishe
     )
 
 
-class _LogPrefix:
-    """The application's log as it stood at `position`: nothing after it can be read."""
-
-    def __init__(self, app: Application[UUID], position: int) -> None:
-        self.recorder = _PrefixRecorder(app, position)
-
-
-class _PrefixRecorder:
-    def __init__(self, app: Application[UUID], position: int) -> None:
-        self.inner = app.recorder
-        self.position = position
-
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        bound = self.position if stop is None else min(stop, self.position)
-        return self.inner.select_notifications(
-            start, limit, bound, topics, inclusive_of_start=inclusive_of_start
-        )
-
-
 def ranking_at(
     app: Application[UUID], period: str, property_id: str | None, log_position: int
 ) -> Ranking:
@@ -243,8 +215,7 @@ def ranking_at(
     require_quarter(period)
     engine = views_engine("memory://")
     try:
-        prefix = cast("Application[UUID]", _LogPrefix(app, log_position))
-        Projector(prefix, engine, [KpiView()]).catch_up(stop=log_position)
+        Projector(app, engine, [KpiView()]).catch_up(stop=log_position)  # nothing after it
         return ranking(engine, period, property_id)
     finally:
         engine.dispose()
