@@ -388,26 +388,25 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
 
     def iter_events(self, after_position: int, limit: int) -> list[EventRow]:
         """A page of events after rowid ``after_position``, in rowid (commit) order."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state "
-                f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                (after_position, limit),
-            )
-            return [
-                EventRow(int(r[0]), stream_key(r[1]), int(r[2]), str(r[3]), bytes(r[4]))
-                for r in c.fetchall()
-            ]
+        columns = "rowid, originator_id, originator_version, topic, state"
+        return [
+            EventRow(int(r[0]), stream_key(r[1]), int(r[2]), str(r[3]), bytes(r[4]))
+            for r in self._events_after(columns, after_position, limit)
+        ]
 
     def select_states(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         """(rowid, state) of a page of events after rowid ``after``: the projector's read."""
+        return [(r[0], r[1]) for r in self._events_after("rowid, state", after, limit)]
+
+    def _events_after(self, columns: str, after: int, limit: int) -> list[sqlite3.Row]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT rowid, state FROM {self.events_table_name} "
+                f"SELECT {columns} FROM {self.events_table_name} "
                 "WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (after, limit),
             )
-            return [(r[0], r[1]) for r in c.fetchall()]
+            rows: list[sqlite3.Row] = c.fetchall()
+            return rows
 
     def iter_leaves(self, after_seq: int, limit: int) -> list[LeafRow]:
         """A page of leaves after ``after_seq``."""
