@@ -16,9 +16,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from ledger.leaf_hash import event_leaf_hash
+from ledger.leaf_hash import event_canonical
 from ledger.merkle import Frontier, NodeRow, append_leaves
-from lvyue_verify import record_leaf_hash
+from lvyue_verify import canonical_json, leaf_hash
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,23 @@ def public_record_of(stored: StoredEvent) -> dict[str, Any]:
 
 
 def sealed_leaf_hash(stored: StoredEvent, seq: int, prev_hash: str | None) -> bytes:
-    """The leaf hash of the public record with its `seq` and `prev_hash`: the fast path for
-    our mapper's records (ledger/leaf_hash.py), the reference canonicaliser for the rest."""
-    fast = event_leaf_hash(stored.state, seq, prev_hash)
+    """The leaf hash of the public record with its `seq` and `prev_hash`."""
+    return leaf_hash(sealed_record(stored, seq, prev_hash)[1])
+
+
+def sealed_record(
+    stored: StoredEvent, seq: int, prev_hash: str | None
+) -> tuple[dict[str, Any], bytes]:
+    """The public record with its `seq` and `prev_hash`, and its RFC 8785 bytes (what the
+    leaf hashes): the fast path for our mapper's records (ledger/leaf_hash.py), the
+    reference canonicaliser for the rest, which also raises every refusal (ValueError)."""
+    fast = event_canonical(stored.state, seq, prev_hash)
     if fast is not None:
         return fast
     record = public_record_of(stored)
     record["seq"] = seq
     record["prev_hash"] = prev_hash
-    return record_leaf_hash(record)
+    return record, canonical_json(record)
 
 
 def _key(originator_id: UUID | str) -> str:

@@ -26,7 +26,6 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from ledger.checkpoint import SigningKey
-from ledger.leaf_hash import event_canonical
 from ledger.merkle import (
     Frontier,
     NodeReader,
@@ -35,14 +34,13 @@ from ledger.merkle import (
     inclusion_proof,
     root_at,
 )
-from ledger.seal import public_record_of
+from ledger.seal import sealed_record
 from lvyue_verify import (
     EMPTY_ROOT,
     Checkpoint,
     TreeBuilder,
     VerificationError,
     VerifierKey,
-    canonical_json,
     leaf_hash,
     parse_checkpoint,
     parse_verifier_key,
@@ -402,16 +400,10 @@ class Recomputed(NamedTuple):
 
 def recompute_record(row: EventRow, seq: int, prev: bytes | None) -> Recomputed:
     """The public record, its canonical bytes and leaf hash of a stored event, exactly as
-    the seal made them: our records through the fast path the seal takes
-    (ledger/leaf_hash.py, equal to the reference by test), anything else through the
-    reference canonicaliser, which also decides every refusal.
+    the seal made them (`ledger.seal.sealed_record`).
 
     Raises ValueError when the bytes cannot be hashed (a float, an oversized integer, …).
     """
-    prev_hash = prev.hex() if prev is not None else None
-    fast = event_canonical(row.state, seq, prev_hash)
-    if fast is not None:
-        return Recomputed(fast[0], fast[1], leaf_hash(fast[1]))
     stored = StoredEvent(
         originator_id=row.originator_id,
         originator_version=row.originator_version,
@@ -419,13 +411,10 @@ def recompute_record(row: EventRow, seq: int, prev: bytes | None) -> Recomputed:
         state=row.state,
     )
     try:
-        record = public_record_of(stored)
-        record["seq"] = seq
-        record["prev_hash"] = prev_hash
-        canonical = canonical_json(record)
-        return Recomputed(record, canonical, leaf_hash(canonical))
+        record, canonical = sealed_record(stored, seq, prev.hex() if prev is not None else None)
     except RecursionError as error:
         raise ValueError("state is nested too deeply") from error
+    return Recomputed(record, canonical, leaf_hash(canonical))
 
 
 def sealed_events(log: SealedLog, size: int, page: int = PAGE_SIZE) -> Iterator[SealedEvent]:
