@@ -418,9 +418,8 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         settings = LOCAL_SETTINGS.format(Literal(f"{self.datastore.lock_timeout}s"))
-        lock = SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(
-            Identifier(self.datastore.schema), Identifier(events_table_name)
-        )
+        _timeout, lock = self.lock_table_statements  # the library's SET LOCAL and LOCK TABLE
+        assert isinstance(lock, Composed), lock
         # bytes: psycopg would compose (and escape) SQL objects again on every append
         self.lock_table_statements = [settings.as_bytes(None), lock.as_bytes(None)]
         self.erasures: list[int] = []  # xids of erasures not yet compacted away (compact_vault)
