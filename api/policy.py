@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, insert, select
 
 from api.problems import ApiProblem
-from ledger.store.sqlite import waiting_allowed
+from ledger.store.sqlite import busy_timeout_off, waiting_allowed
 
 ALL_PROPERTIES = "*"
 STAFF, SUPERVISOR, PROJECT_MANAGER = "staff", "supervisor", "project_manager"
@@ -273,11 +273,8 @@ class DenialLog:
                 # connection is writing the file, fail now; the command then runs again on
                 # its thread, which waits and records the denial there.
                 previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
-                conn.exec_driver_sql("PRAGMA busy_timeout = 0")
-                try:
+                with busy_timeout_off(conn.exec_driver_sql, int(previous or 0)):
                     conn.execute(insert(access_denials), row)
-                finally:
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous or 0)}")
                 return
             conn.execute(insert(access_denials), row)
 

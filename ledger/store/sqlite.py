@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -145,6 +145,17 @@ def waiting_allowed() -> bool:
     """False inside `without_waiting`: other writes on the same SQLite file should not wait
     for its write lock either (the API's denial log does the same)."""
     return not _NO_WAIT.get()
+
+
+@contextmanager
+def busy_timeout_off(execute: Callable[[str], Any], restore_ms: int) -> Iterator[None]:
+    """On the connection `execute` runs on, statements of the block fail at once on a lock
+    another connection holds (busy timeout 0); afterwards the timeout is `restore_ms`."""
+    execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
+    finally:
+        execute(f"PRAGMA busy_timeout = {int(restore_ms)}")
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -318,11 +329,8 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         if waiting_allowed():
             return self._insert_sealed(c, stored_events, **kwargs)
-        c.execute("PRAGMA busy_timeout = 0")  # the first INSERT takes the write lock, or fails
-        try:
-            return self._insert_sealed(c, stored_events, **kwargs)
-        finally:
-            c.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms()}")
+        with busy_timeout_off(c.execute, self._busy_timeout_ms()):  # the first INSERT takes
+            return self._insert_sealed(c, stored_events, **kwargs)  # the write lock, or fails
 
     def _busy_timeout_ms(self) -> int:
         seconds = self.datastore.pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
