@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, Table, select
@@ -473,6 +475,20 @@ def test_the_raw_page_read_is_the_notifications_id_and_state(any_ledger: Ledger)
         notes = recorder.select_notifications(after, limit, inclusive_of_start=False)
         assert select(after, limit) == [(n.id, n.state) for n in notes]
     assert len(select(0, last + 10)) == last
+
+
+def test_a_library_recorder_is_read_through_its_notifications() -> None:
+    """A recorder without `select_states` (the eventsourcing library's own) still serves the
+    projector's page read, with the same ids and states."""
+    app: Application[UUID] = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    for _ in range(5):
+        app.save(Aggregate())
+    select = state_reader(app)
+    assert select.__name__ == "from_notifications"
+    for after, limit in ((0, 3), (2, 10), (5, 1)):
+        notes = app.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        assert select(after, limit) == [(n.id, n.state) for n in notes]
+    assert [i for i, _ in select(0, 10)] == [1, 2, 3, 4, 5]
 
 
 def test_a_retired_view_is_dropped_on_start(ledger: Ledger) -> None:
