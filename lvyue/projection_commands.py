@@ -126,12 +126,42 @@ def rebuild(
         except UnknownView as error:
             refuse(str(error), USAGE)
         began = time.perf_counter()
-        events = projector.rebuild(chosen)
+        events = projector.rebuild(chosen, RebuildProgress(began))
         seconds = time.perf_counter() - began
     rate = events / seconds if seconds > 0 else 0.0
     typer.echo(
         f"重建 rebuilt {', '.join(chosen)}: {events:,} events in {seconds:.2f} s "
         f"({rate:,.0f} events/s)"
+    )
+
+
+PROGRESS_EVERY = 2.0
+"""Seconds between progress lines of a long rebuild (a short one prints none)."""
+
+
+class RebuildProgress:
+    """Prints where a long rebuild is, on stderr, at most every PROGRESS_EVERY seconds."""
+
+    def __init__(self, began: float, every: float | None = None) -> None:
+        self.began = began
+        self.every = PROGRESS_EVERY if every is None else every
+        self.last = began
+
+    def __call__(self, position: int, head: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        Console(stderr=True).print(progress_line(position, head, now - self.began))
+
+
+def progress_line(position: int, head: int, seconds: float) -> str:
+    """"重建中 rebuilding: 120,000 / 1,000,000 (12%), 15,000 events/s, about 58 s left"."""
+    share = position / head if head else 1.0
+    rate = position / seconds if seconds > 0 else 0.0
+    left = f", about {(head - position) / rate:,.0f} s left" if rate and head > position else ""
+    return (
+        f"重建中 rebuilding: {position:,} / {head:,} ({share:.0%}), {rate:,.0f} events/s{left}"
     )
 
 

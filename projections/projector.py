@@ -16,7 +16,7 @@ import gc
 import hashlib
 import threading
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 from uuid import UUID
@@ -56,6 +56,10 @@ class View(Protocol):
     def tables(self) -> Sequence[Table]: ...
 
     def apply(self, conn: Connection, records: Sequence[Record], ids: Sequence[int]) -> None: ...
+
+
+Progress = Callable[[int, int], None]
+"""Told (position reached, log head) after each page a long catch-up commits."""
 
 
 class UnknownView(ValueError):
@@ -111,14 +115,21 @@ class Projector:
     # -- catching up ---------------------------------------------------------------------
 
     def catch_up(
-        self, stop: int | None = None, page_size: int | None = None, bulk: bool = False
+        self,
+        stop: int | None = None,
+        page_size: int | None = None,
+        bulk: bool = False,
+        progress: Progress | None = None,
     ) -> int:
         """Apply pages until every view is current, or has applied every event up to
-        position `stop` and none after it; returns events read."""
+        position `stop` and none after it; returns events read. `progress` hears, after each
+        committed page, the position reached and the log's head."""
         total = 0
         while True:
             read, last = self.step(page_size, bulk, stop)
             total += read
+            if progress is not None and read:
+                progress(last, self.head())
             if read == 0 or (stop is not None and last >= stop):
                 return total
 
@@ -155,7 +166,9 @@ class Projector:
             )
             return len(ids), ids[-1]
 
-    def rebuild(self, names: Sequence[str] | None = None) -> int:
+    def rebuild(
+        self, names: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> int:
         """Drop and recreate the named views (all by default) and replay them from event 1.
 
         The views' secondary indexes are built once after the bulk load (a sort) rather than
@@ -170,7 +183,8 @@ class Projector:
             for view in chosen:
                 _reset(conn, view, fingerprint(view, conn), defer_indexes=True)
         with _collector_paused():
-            events = self.catch_up(page_size=max(self.page_size, REBUILD_PAGE_SIZE), bulk=True)
+            page_size = max(self.page_size, REBUILD_PAGE_SIZE)
+            events = self.catch_up(page_size=page_size, bulk=True, progress=progress)
         with _IN_PROCESS, immediate(self.engine.connect()) as conn, conn.begin():
             self._lock_positions(conn)
             query = select(positions.c.view, positions.c.fingerprint)
@@ -191,6 +205,10 @@ class Projector:
                 stopped.wait(poll_interval)
 
     # -- introspection -------------------------------------------------------------------
+
+    def head(self) -> int:
+        """The log's last notification id (0 when empty): where catching up ends for now."""
+        return int(self.app.recorder.max_notification_id() or 0)
 
     def positions(self) -> dict[str, int]:
         """Each view's last applied notification id."""

@@ -17,12 +17,16 @@ from eventsourcing.domain import Aggregate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, Table, select
+from typer.testing import CliRunner
 
 from ledger.domain.areas import Area
 from ledger.domain.tasks import Task
 from ledger.errors import DomainError
 from ledger.ids import stream_id
 from ledger.ledger import Ledger
+from lvyue import projection_commands
+from lvyue.cli import app as cli
+from lvyue.projection_commands import progress_line
 from projections import projector as projector_module
 from projections.database import views_engine
 from projections.page_reader import state_reader
@@ -516,6 +520,35 @@ def test_unknown_view_names_are_refused(ledger: Ledger) -> None:
         Projector(ledger, views_engine("memory://")).rebuild(["trail", "nope"])
 
 
+def test_a_rebuild_reports_each_committed_page_up_to_the_head(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario(ledger, Clock())
+    head = int(ledger.recorder.max_notification_id() or 0)
+    heard: list[tuple[int, int]] = []
+    monkeypatch.setattr(projector_module, "REBUILD_PAGE_SIZE", 5)
+    projector = Projector(ledger, views_engine("memory://"), page_size=5)
+
+    events = projector.rebuild(progress=lambda at, top: heard.append((at, top)))
+
+    assert events == head > 10
+    assert [at for at, _ in heard] == [min(5 * k, head) for k in range(1, -(-head // 5) + 1)]
+    assert {top for _, top in heard} == {head}
+    assert projector.head() == head
+
+
+def test_catching_up_reports_every_page_and_stays_silent_when_current(ledger: Ledger) -> None:
+    scenario(ledger, Clock())
+    head = int(ledger.recorder.max_notification_id() or 0)
+    heard: list[tuple[int, int]] = []
+    projector = Projector(ledger, views_engine("memory://"), page_size=7)
+    projector.catch_up(progress=lambda at, top: heard.append((at, top)))
+    projector.catch_up(progress=lambda at, top: heard.append((at, top)))
+
+    assert [at for at, _ in heard] == [min(7 * k, head) for k in range(1, -(-head // 7) + 1)]
+    assert {top for _, top in heard} == {head}
+
+
 def test_rebuilding_one_view_leaves_the_others_alone(ledger: Ledger) -> None:
     scenario(ledger, Clock())
     engine = views_engine("memory://")
@@ -526,3 +559,34 @@ def test_rebuilding_one_view_leaves_the_others_alone(ledger: Ledger) -> None:
     projector.rebuild(["signatures"])
 
     assert snapshot(engine) == before
+
+
+# -- `lvyue rebuild` -------------------------------------------------------------------------
+
+
+def test_progress_line_says_where_a_rebuild_is_and_how_long_is_left() -> None:
+    line = progress_line(120_000, 1_000_000, 8.0)
+    assert line == (
+        "重建中 rebuilding: 120,000 / 1,000,000 (12%), 15,000 events/s, about 59 s left"
+    )
+    assert progress_line(10, 10, 1.0).endswith("(100%), 10 events/s")
+    assert progress_line(0, 0, 0.0) == "重建中 rebuilding: 0 / 0 (100%), 0 events/s"
+
+
+def test_the_rebuild_command_reports_progress_and_the_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'lvyue.db'}"
+    monkeypatch.setenv("LVYUE_DATABASE_URL", url)
+    monkeypatch.setattr(projection_commands, "PROGRESS_EVERY", 0.0)
+    app = Ledger(url)
+    scenario(app, Clock())
+    head = app.recorder.max_notification_id()
+    app.close()
+
+    result = CliRunner().invoke(cli, ["rebuild", "trail"])
+
+    assert result.exit_code == 0, result.output
+    assert f"重建中 rebuilding: {head:,} / {head:,} (100%)" in result.output
+    assert f"重建 rebuilt trail: {head:,} events" in result.output
+
