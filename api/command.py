@@ -69,6 +69,11 @@ class CommandWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
 
+    @property
+    def started(self) -> bool:
+        """Whether a command has been handed to the command thread yet."""
+        return self._thread is not None
+
     async def run(self, call: Callable[..., T], /, **kwargs: Any) -> T:
         """`call(**kwargs)` on the loop if it need not wait, else on the command thread."""
         if self.inline is not None and self.inline.acquire(blocking=False):

@@ -13,7 +13,7 @@ import inspect
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ def test_while_the_write_lock_is_held_a_command_waits_on_the_command_thread(
     with TestClient(app) as client:
         with holding(app.state.services.write_lock):
             waiting = background(lambda: post(client, tokens, "k1"))
-            time.sleep(0.3)
+            until(lambda: app.state.services.writer.started)
             assert threads == []  # queued behind the lock, on the command thread
         assert waiting().status_code == 201  # answered before the client's portal stops
     assert threads == ["lvyue-commands"]
@@ -94,7 +94,7 @@ def test_while_another_connection_writes_the_loop_stays_free(
     with TestClient(app) as client:
         other.execute("BEGIN IMMEDIATE")  # another process's write transaction
         waiting = background(lambda: post(client, tokens, "k1"))
-        time.sleep(0.3)
+        until(lambda: app.state.services.writer.started)  # tried on the loop, now waiting
         started = time.monotonic()
         me = client.get("/api/session/me", headers={"Authorization": f"Bearer {tokens['admin']}"})
         assert me.status_code == 200
@@ -116,7 +116,7 @@ def test_a_refusal_while_another_connection_writes_is_recorded_once(tmp_path: Pa
     with TestClient(app) as client:
         other.execute("BEGIN IMMEDIATE")
         waiting = background(lambda: client.post("/api/staff", json=BODY, headers=headers))
-        time.sleep(0.3)
+        until(lambda: app.state.services.writer.started)
         started = time.monotonic()
         assert client.get("/api/session/me", headers=headers).status_code == 200
         assert time.monotonic() - started < 1.0
@@ -158,7 +158,7 @@ def test_the_command_thread_stops_with_the_app(tmp_path: Path) -> None:
     with TestClient(app) as client:
         with holding(app.state.services.write_lock):
             waiting = background(lambda: post(client, tokens, "k"))
-            time.sleep(0.3)
+            until(lambda: writer.started)
         assert waiting().status_code == 201  # it ran on the command thread
     thread = writer._thread
     assert thread is not None
@@ -205,6 +205,15 @@ def holding(lock: Any) -> Iterator[None]:
     finally:
         release.set()
         holder.join()
+
+
+def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for `condition` (a request reaching the command thread), not for a fixed time: on
+    a busy machine a request can take longer than any sleep to arrive."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still not true after {seconds} s"
+        time.sleep(0.01)
 
 
 def background(call: Any) -> Any:
