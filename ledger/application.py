@@ -382,7 +382,8 @@ class LedgerCore(Application[UUID]):
         )
         if earlier is not None:
             return earlier
-        acting = Acting(ctx, self.role_of(ctx), VaultWrites(new_keys=dict(staged.vault.new_keys)))
+        batch_vault = VaultWrites(dict(staged.vault.new_keys), key_check=staged.vault.key_check)
+        acting = Acting(ctx, self.role_of(ctx), batch_vault)
         try:
             aggregates = act(acting)
         except DomainError as error:
@@ -397,6 +398,7 @@ class LedgerCore(Application[UUID]):
         result = CommandResult(ctx.command_id, events)
         staged.add(aggregates, new_events, Receipt(ctx.command_id, digest, result.to_json()))
         staged.vault.new_keys.update(new_keys)
+        staged.vault.key_check = acting.vault.key_check
         staged.vault.values.extend(acting.vault.values)
         return result
 

@@ -44,7 +44,7 @@ MAX_LINE_BYTES = 64 * 1024
 MAX_REPORTED = 1000
 BATCH_ATTEMPTS = 3
 DEFAULT_KINDS = ("device", "system")
-NOT_IMPORTABLE = frozenset({"erase_subject", "run", "role_of"})
+NOT_IMPORTABLE = frozenset({"erase_subject", "rotate_vault_key", "run", "role_of"})
 """Erasure destroys keys and compacts the store: one command at a time, never in a batch."""
 NOT_IMPORTABLE_MODULES = frozenset({"ledger.usecases.sla"})
 """The SLA watcher's commands read stream history directly; the watcher issues them itself."""

@@ -28,6 +28,7 @@ STREAM_KINDS = (
     "performance_period",
     "subject",
     "sla_clock",
+    "vault",
 )
 
 

@@ -70,3 +70,14 @@ def load_or_create_key_file(path: KeyPath, new_secret: Callable[[], bytes], what
         with contextlib.suppress(FileExistsError):
             create_key_file(path, new_secret(), what)
     return read_key_file(path, what)
+
+
+def promote_key_file(source: KeyPath, target: KeyPath) -> None:
+    """Move a new key file over the current one in one atomic rename, made durable (the
+    directory is synced), so `target` always holds either the old key or the new one."""
+    os.replace(source, target)
+    directory = os.open(Path(target).parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -28,6 +28,13 @@ readable personal data. With a vault key configured a raw key is refused, readin
 whoever can write the database could plant one and read every value stored under it from then
 on. Erasure deletes the wrapped key, exactly as before.
 
+Rotation (`Rotation`, `rotate_keys`): a new vault key re-wraps every live subject key in the
+transaction that records `VaultKeyRotated` (ledger/domain/vault.py). The key-check slot
+(`KEY_CHECK_SUBJECT`) holds a known key wrapped under the current vault key; a command that
+wraps a new subject key is checked against it inside its own transaction (`guard_keys`), so a
+process still running with the rotated-away key can never store a key only that key opens.
+Rotation re-wraps: the subject keys and the ciphertexts stay as they are.
+
 Residual risks, not covered here: whoever holds both the database and the vault key before an
 erasure holds the data; backups, file-system snapshots, PostgreSQL WAL archives and replicas
 keep the wrapped key until they expire; the file system may keep freed blocks; process memory
@@ -44,7 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
@@ -76,6 +83,12 @@ class EntropyMissing(RuntimeError):
 
 class VaultCorrupted(RuntimeError):
     """A reference whose ciphertext is missing or fails authentication while its key exists."""
+
+
+class VaultKeyMismatch(VaultCorrupted):
+    """This process's vault key is not the one the store's keys are wrapped under: the key was
+    rotated since the process started (restart it with the current key file), or the process
+    was given another store's key."""
 
 
 def no_entropy(n: int) -> bytes:
@@ -207,6 +220,15 @@ class VaultKey:
         """The vault key in `path`, created with mode 0600 from `new_secret()` on first use."""
         return cls(load_or_create_key_file(path, new_secret, "vault key"))
 
+    def check_value(self) -> bytes:
+        """What this vault key stores in the key-check slot (KEY_CHECK_SUBJECT): the known key
+        in stored form. AES key wrap is deterministic, so equal bytes mean the same vault key."""
+        return self.wrap(KEY_CHECK_PLAIN)
+
+    def key_id(self) -> str:
+        """A public name for this vault key (none: "raw"), for events and messages."""
+        return "raw" if self.kek is None else hashlib.sha256(self.check_value()).hexdigest()[:16]
+
     def wrap(self, key: bytes) -> bytes:
         """A new subject key in its stored form."""
         return key if self.kek is None else aes_key_wrap(self.kek, key)
@@ -231,6 +253,13 @@ class VaultKey:
 
 
 NO_VAULT_KEY = VaultKey()
+KEY_CHECK_SUBJECT = "~vault-key-check"
+"""A reserved key slot (no subject id has this form) holding KEY_CHECK_PLAIN in stored form.
+
+A process stores a new subject key only while the slot holds its own vault key's check value
+(checked in the command's transaction), and a rotation re-wraps the slot with every key, so a
+process still holding a rotated-away vault key can never wrap a new key under it."""
+KEY_CHECK_PLAIN = bytes(KEY_BYTES)
 
 
 @dataclass(frozen=True)
@@ -265,9 +294,13 @@ class VaultWrites:
     new_keys: dict[str, bytes] = field(default_factory=dict)
     values: list[SealedValue] = field(default_factory=list)
     erase: str | None = None
+    key_check: bytes | None = None
+    """With new keys: what the key-check slot must hold once they are stored (see
+    KEY_CHECK_SUBJECT); the store refuses the transaction otherwise."""
+    rotation: Rotation | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.new_keys or self.values or self.erase)
+        return bool(self.new_keys or self.values or self.erase or self.rotation)
 
     def protect(
         self,
@@ -293,6 +326,7 @@ class VaultWrites:
             stored = slot.key
         if stored is None:
             key = _draw(entropy, KEY_BYTES)
+            self._require_key_check(vault, vault_key)
             self.new_keys[subject] = vault_key.wrap(key)
         else:
             key = vault_key.unwrap(subject, stored)
@@ -301,6 +335,87 @@ class VaultWrites:
         )
         self.values.append(SealedValue(subject, ref["digest"], ciphertext))
         return ref
+
+    def _require_key_check(self, vault: Vault, vault_key: VaultKey) -> None:
+        """Before wrapping a new key: the store's keys must be under `vault_key` (its check
+        value in the slot, or, before the slot exists, a live key that unwraps); the slot is
+        created with the first new key, and the store checks it again when it commits."""
+        if self.key_check is not None:
+            return
+        check = vault_key.check_value()
+        stored = vault.read_vault(KEY_CHECK_SUBJECT, None).slot.key
+        if stored is None:
+            sample = vault.any_live_key()
+            if sample is not None:
+                _require_same_key(vault_key, *sample)
+            self.new_keys[KEY_CHECK_SUBJECT] = check
+        elif stored != check:
+            raise VaultKeyMismatch(_MISMATCH.format(key_id=vault_key.key_id()))
+        self.key_check = check
+
+
+_MISMATCH = (
+    "the store's personal-data keys are not wrapped under this process's vault key {key_id}: "
+    "was the vault key rotated (lvyue vault rotate)? Restart with the current key file"
+)
+
+
+def _require_same_key(vault_key: VaultKey, subject: str, stored: bytes) -> None:
+    try:
+        vault_key.unwrap(subject, stored)
+    except VaultCorrupted:
+        raise VaultKeyMismatch(_MISMATCH.format(key_id=vault_key.key_id())) from None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A vault-key rotation for the store to apply in the transaction of its event: every live
+    subject key re-wrapped from `old` to `new`, and the key-check slot moved with them."""
+
+    old: VaultKey
+    new: VaultKey
+
+    def rewrap(self, subject: str, stored: bytes) -> bytes:
+        return self.new.wrap(self.old.unwrap(subject, stored))
+
+
+class KeyRows(Protocol):
+    """The subject-key table as seen from inside a store's write transaction."""
+
+    def key_of(self, subject: str) -> bytes | None: ...
+
+    def live_keys(self) -> list[tuple[str, bytes]]: ...
+
+    def replace_keys(self, rows: Sequence[tuple[str, bytes]]) -> None: ...
+
+
+def guard_keys(rows: KeyRows, writes: VaultWrites) -> None:
+    """The store's checks, after it inserted `writes.new_keys` in the same transaction: apply a
+    rotation, then require the key-check slot to hold the writer's check value. A failure raises
+    before commit, so the command's events and vault changes are all refused together."""
+    if writes.rotation is not None:
+        rotate_keys(rows, writes.rotation)
+    if writes.key_check is not None and rows.key_of(KEY_CHECK_SUBJECT) != writes.key_check:
+        raise VaultKeyMismatch(
+            "the vault key changed while this command ran (rotated?); nothing was stored"
+        )
+
+
+def rotate_keys(rows: KeyRows, rotation: Rotation) -> int:
+    """Re-wrap every live subject key and the key-check slot; returns how many subject keys.
+
+    Refused (VaultKeyMismatch) when the slot holds neither key's check value, or a key does
+    not unwrap under `old`: a store is never left with keys under two vault keys."""
+    slot = rows.key_of(KEY_CHECK_SUBJECT)
+    if slot is not None and slot != rotation.old.check_value():
+        raise VaultKeyMismatch(_MISMATCH.format(key_id=rotation.old.key_id()))
+    live = [(s, k) for s, k in rows.live_keys() if s != KEY_CHECK_SUBJECT]
+    try:
+        rewrapped = [(subject, rotation.rewrap(subject, key)) for subject, key in live]
+    except VaultCorrupted as error:
+        raise VaultKeyMismatch(f"{error}; no key was re-wrapped") from None
+    rows.replace_keys([*rewrapped, (KEY_CHECK_SUBJECT, rotation.new.check_value())])
+    return len(rewrapped)
 
 
 def _draw(entropy: Entropy, n: int) -> bytes:
@@ -317,6 +432,8 @@ class Vault(Protocol):
     def read_vault(self, subject: str, digest: str | None) -> VaultEntry: ...
 
     def personal_count(self, subject: str) -> int: ...
+
+    def any_live_key(self) -> tuple[str, bytes] | None: ...
 
     def compact_vault(self) -> bool: ...
 

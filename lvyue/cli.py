@@ -231,6 +231,11 @@ app.command("erase")(erase)
 app.command("hold")(hold)
 app.command("release-hold")(release_hold)
 
+# The vault key (lvyue/vault_commands.py).
+from lvyue.vault_commands import vault_app  # noqa: E402
+
+app.add_typer(vault_app, name="vault")
+
 # The schema and bulk import (lvyue/db_commands.py, lvyue/import_commands.py).
 from ledger.schema import SchemaError  # noqa: E402
 from lvyue.db_commands import db_app  # noqa: E402

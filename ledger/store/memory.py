@@ -9,7 +9,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
-from ledger.personal import KeySlot, VaultEntry, VaultWrites
+from ledger.personal import KEY_CHECK_SUBJECT, KeySlot, VaultEntry, VaultWrites, guard_keys
 from ledger.seal import AppendState, Leaf, Receipt, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
@@ -71,14 +71,32 @@ class MemoryVault:
                 raise IntegrityError(f"{value.subject} has no live key (erased meanwhile?)")
             if (value.subject, value.digest) in self.values:
                 raise IntegrityError(f"{value.subject} {value.digest} already stored")
+        guard_keys(DictKeyRows({**self.keys, **writes.new_keys}), writes)
 
     def apply(self, writes: VaultWrites) -> None:
         self.keys.update(writes.new_keys)
+        guard_keys(DictKeyRows(self.keys), writes)  # passed `check`: applies a rotation
         self.values.update({(v.subject, v.digest): v.ciphertext for v in writes.values})
         if writes.erase is not None:
             for pair in [pair for pair in self.values if pair[0] == writes.erase]:
                 del self.values[pair]
             self.keys[writes.erase] = None
+
+
+class DictKeyRows:
+    """Subject keys in a dict (ledger.personal.KeyRows, for guard_keys)."""
+
+    def __init__(self, keys: dict[str, bytes | None]) -> None:
+        self.keys = keys
+
+    def key_of(self, subject: str) -> bytes | None:
+        return self.keys.get(subject)
+
+    def live_keys(self) -> list[tuple[str, bytes]]:
+        return sorted((s, k) for s, k in self.keys.items() if k is not None)
+
+    def replace_keys(self, rows: Sequence[tuple[str, bytes]]) -> None:
+        self.keys.update(rows)
 
 
 class SealingMemoryRecorder(POPOApplicationRecorder):
@@ -132,6 +150,18 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
         """How many personal values the vault holds for a subject."""
         with self._database_lock:
             return sum(1 for pair in self.vault_state.values if pair[0] == subject)
+
+    def any_live_key(self) -> tuple[str, bytes] | None:
+        """One stored subject key (the key-check slot aside), to test a vault key against."""
+        with self._database_lock:
+            return next(
+                (
+                    (s, k)
+                    for s, k in self.vault_state.keys.items()
+                    if k is not None and s != KEY_CHECK_SUBJECT
+                ),
+                None,
+            )
 
     def compact_vault(self) -> bool:
         """Nothing to compact: erased values are gone from the dicts."""

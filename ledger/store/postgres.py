@@ -7,6 +7,7 @@ bigserial notification ids may have gaps after a rollback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -31,7 +32,14 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from ledger.errors import ConcurrentModification
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_rows
-from ledger.personal import KeySlot, VaultEntry, VaultWrites
+from ledger.personal import (
+    KEY_CHECK_SUBJECT,
+    KeySlot,
+    VaultCorrupted,
+    VaultEntry,
+    VaultWrites,
+    guard_keys,
+)
 from ledger.seal import (
     NO_TIP,
     AppendState,
@@ -314,6 +322,7 @@ class PostgresVaultCursor:
             )
         if writes.values:
             self._insert_values(writes)
+        guard_keys(self, writes)
         if writes.erase is not None:
             self.curs.execute(
                 SQL("DELETE FROM {0} WHERE subject_id = %s").format(self.values), (writes.erase,)
@@ -328,6 +337,31 @@ class PostgresVaultCursor:
             rows = self.curs.fetchall()  # also surfaces any error inside the pipeline's try
             return int(rows[0]["xid"])
         return None
+
+    # -- ledger.personal.KeyRows, for guard_keys -------------------------------------------
+
+    def key_of(self, subject: str) -> bytes | None:
+        statement = SQL("SELECT key FROM {0} WHERE subject_id = %s").format(self.keys)
+        self.curs.execute(statement, (subject,))
+        rows = self.curs.fetchall()
+        return None if not rows or rows[0]["key"] is None else bytes(rows[0]["key"])
+
+    def live_keys(self) -> list[tuple[str, bytes]]:
+        self.curs.execute(
+            SQL("SELECT subject_id, key FROM {0} WHERE key IS NOT NULL ORDER BY subject_id").format(
+                self.keys
+            )
+        )
+        return [(row["subject_id"], bytes(row["key"])) for row in self.curs.fetchall()]
+
+    def replace_keys(self, rows: Sequence[tuple[str, bytes]]) -> None:
+        self.curs.execute(
+            SQL(
+                "INSERT INTO {0} (subject_id, key) SELECT * FROM unnest(%s::text[], %s::bytea[]) "
+                "ON CONFLICT (subject_id) DO UPDATE SET key = excluded.key"
+            ).format(self.keys),
+            ([subject for subject, _ in rows], [key for _, key in rows]),
+        )
 
     def _insert_values(self, writes: VaultWrites) -> None:
         self.curs.execute(
@@ -525,6 +559,10 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
                     self.erasures.append(erasing)
         except psycopg.Error:
             raise  # the server already aborted the transaction
+        except VaultCorrupted as error:  # a vault key refused: abort, and say so as such
+            with contextlib.suppress(psycopg.Error):
+                abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
+            raise
         except Exception as error:
             abort_transaction(curs, f"{type(error).__name__}: {error}", "internal_error")
             raise
@@ -575,6 +613,16 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         assert row is not None
         return int(row["n"])
+
+    def any_live_key(self) -> tuple[str, bytes] | None:
+        """One stored subject key (the key-check slot aside), to test a vault key against."""
+        statement = SQL(
+            "SELECT subject_id, key FROM {0} WHERE key IS NOT NULL AND subject_id <> %s LIMIT 1"
+        ).format(self._table("_subject_keys"))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (KEY_CHECK_SUBJECT,))
+            row = curs.fetchone()
+        return None if row is None else (row["subject_id"], bytes(row["key"]))
 
     def compact_vault(self) -> bool:
         """After an erasure's commit: True once the erased key bytes left the live table files.

@@ -23,7 +23,7 @@ from eventsourcing.sqlite import SQLiteFactory as LibrarySQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
-from ledger.personal import KeySlot, VaultEntry, VaultWrites
+from ledger.personal import KEY_CHECK_SUBJECT, KeySlot, VaultEntry, VaultWrites, guard_keys
 from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal
 from ledger.subtree_roots import completing_seq, nodes_from_rows, roots_of
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
@@ -271,10 +271,37 @@ def write_vault(c: SQLiteCursor, table: str, writes: VaultWrites) -> None:
         )
         if c.sqlite_cursor.rowcount != 1:
             raise IntegrityError(f"{value.subject} has no live key (erased meanwhile?)")
+    guard_keys(SQLiteKeyRows(c, table), writes)
     if writes.erase is not None:
         c.execute(f"DELETE FROM {table}_personal WHERE subject_id=?", (writes.erase,))
         c.execute(f"DELETE FROM {table}_subject_keys WHERE subject_id=?", (writes.erase,))
         c.execute(f"INSERT INTO {table}_subject_keys VALUES (?, NULL)", (writes.erase,))
+
+
+class SQLiteKeyRows:
+    """The subject-key table on a write transaction (ledger.personal.KeyRows, for guard_keys)."""
+
+    def __init__(self, c: SQLiteCursor, table: str) -> None:
+        self.c = c
+        self.table = f"{table}_subject_keys"
+
+    def key_of(self, subject: str) -> bytes | None:
+        self.c.execute(f"SELECT key FROM {self.table} WHERE subject_id=?", (subject,))
+        row = self.c.fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def live_keys(self) -> list[tuple[str, bytes]]:
+        self.c.execute(
+            f"SELECT subject_id, key FROM {self.table} WHERE key IS NOT NULL ORDER BY subject_id"
+        )
+        return [(row[0], bytes(row[1])) for row in self.c.fetchall()]
+
+    def replace_keys(self, rows: Sequence[tuple[str, bytes]]) -> None:
+        self.c.executemany(
+            f"INSERT INTO {self.table} VALUES (?,?) "
+            "ON CONFLICT (subject_id) DO UPDATE SET key = excluded.key",
+            rows,
+        )
 
 
 class SealingSQLiteRecorder(SQLiteApplicationRecorder):
@@ -367,6 +394,17 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
                 (subject,),
             )
             return int(c.fetchone()[0])
+
+    def any_live_key(self) -> tuple[str, bytes] | None:
+        """One stored subject key (the key-check slot aside), to test a vault key against."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT subject_id, key FROM {self.events_table_name}_subject_keys "
+                "WHERE key IS NOT NULL AND subject_id <> ? LIMIT 1",
+                (KEY_CHECK_SUBJECT,),
+            )
+            row = c.fetchone()
+        return None if row is None else (row[0], bytes(row[1]))
 
     def compact_vault(self) -> bool:
         """After an erasure: move every page into the database file and empty the WAL.

@@ -10,8 +10,16 @@ from __future__ import annotations
 from ledger.application import Acting, CommandResult, LedgerCore
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.subjects import Subject
+from ledger.domain.vault import VAULT_KEY, VAULT_KIND, PersonalDataVault
 from ledger.envelope import CommandContext
-from ledger.personal import PersonalRef, require_subject, reveal
+from ledger.personal import (
+    KEY_CHECK_SUBJECT,
+    PersonalRef,
+    Rotation,
+    VaultKey,
+    require_subject,
+    reveal,
+)
 
 
 class PersonalUseCases(LedgerCore):
@@ -54,6 +62,43 @@ class PersonalUseCases(LedgerCore):
         result = self.run(ctx, "erase_subject", locals(), act)
         self.vault.compact_vault()  # best effort after the commit; False means "retry later"
         return result
+
+    def rotate_vault_key(
+        self, ctx: CommandContext, new_key: VaultKey, reason: str
+    ) -> CommandResult:
+        """Re-wrap every subject key under `new_key` and record `VaultKeyRotated`, in ONE
+        transaction; this process then uses `new_key`.
+
+        Other processes still holding the old key are refused when they next store a new
+        subject key or read a value (VaultKeyMismatch): restart them with the new key file.
+        The old wrapped keys are then compacted out of the store's live files, as after an
+        erasure. The fingerprint names the keys by id only: key bytes never reach a receipt.
+        """
+        old_key = self.vault_key
+
+        def act(a: Acting) -> list[LedgerAggregate]:
+            a.vault.rotation = Rotation(old_key, new_key)
+            a.vault.key_check = new_key.check_value()
+            ids = (old_key.key_id(), new_key.key_id())
+            if not self.exists(VAULT_KIND, VAULT_KEY):
+                return [PersonalDataVault.first_rotation(a.meta(None), reason, *ids)]
+            vault = self.load(PersonalDataVault, VAULT_KIND, VAULT_KEY)
+            vault.rotate(a.meta(None), reason, *ids)
+            return [vault]
+
+        args = {"reason": reason, "key_before": old_key.key_id(), "key_after": new_key.key_id()}
+        result = self.run(ctx, "rotate_vault_key", args, act)
+        self.vault_key = new_key
+        self.vault.compact_vault()  # best effort after the commit, as after an erasure
+        return result
+
+    def vault_key_state(self, key: VaultKey) -> str:
+        """Whether the store's subject keys are wrapped under `key`: "current", "other", or
+        "unchecked" (no key stored yet under a key-check slot)."""
+        stored = self.vault.read_vault(KEY_CHECK_SUBJECT, None).slot.key
+        if stored is None:
+            return "unchecked"
+        return "current" if stored == key.check_value() else "other"
 
     def reveal(self, ref: PersonalRef) -> str | None:
         """The personal value a reference in an event stands for; None once erased.
