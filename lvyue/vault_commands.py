@@ -11,6 +11,7 @@ copy the new key file to every host and restart them. Exit codes: 0 rotated, 1 r
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -79,7 +80,8 @@ def rotate(
 def _next_key(path: Path) -> bytes:
     """The `.next` key of an interrupted rotation, else a new one written there first."""
     if not path.exists():
-        create_key_file(path, os.urandom(32), WHAT)
+        with contextlib.suppress(FileExistsError):  # a second `rotate` racing this one
+            create_key_file(path, os.urandom(32), WHAT)
     return read_key_file(path, WHAT)
 
 

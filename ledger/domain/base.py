@@ -40,6 +40,18 @@ class LedgerAggregate(Aggregate):
         super().trigger_event(event_class, **kwargs)
 
 
+class OpensOrFollows(LedgerAggregate.Created):
+    """An event type that may open its stream or follow in it (a legal hold, an erasure, a key
+    rotation can each come first). The library applies a "created" event only to start a
+    stream, so a later occurrence is version-checked and applied here by its own `apply`."""
+
+    def mutate(self, aggregate: Any) -> Any:
+        if aggregate is None:
+            return super().mutate(None)  # __init__, then apply()
+        CanMutateAggregate.mutate(self, aggregate)  # version check, then apply()
+        return aggregate
+
+
 def _timestamp(kwargs: dict[str, Any]) -> datetime:
     meta = kwargs.get("meta")
     if not isinstance(meta, Meta):

@@ -7,35 +7,29 @@ reveal of a stored value is recorded first (`PersonalDataRevealed`: who, which f
 which record), so the subject's stream answers "who has seen my data" (PIPL art. 45, 54).
 
 Any of these events may be the first of the stream (a hold or an erasure can come first) and
-may follow in it, which the library allows a "created" event only through `mutate`; so, as with
-`RecurringCreated` in contracts.py, the events apply themselves through the aggregate's private
-mutators, which only assign.
+may follow in it (`OpensOrFollows`, ledger/domain/base.py); as with `RecurringCreated` in
+contracts.py, the events apply themselves through the aggregate's private mutators, which only
+assign.
 """
 
 from __future__ import annotations
 
 from typing import Any, Self
 
-from eventsourcing.domain import CanMutateAggregate, event
+from eventsourcing.domain import event
 from eventsourcing.utils import get_topic
 
-from ledger.domain.base import LedgerAggregate, require_text
+from ledger.domain.base import LedgerAggregate, OpensOrFollows, require_text
 from ledger.envelope import Meta
 from ledger.errors import AlreadyExists, IllegalTransition, NotFound
 from ledger.ids import stream_id
 from ledger.personal import require_subject
 
 
-class SubjectEvent(LedgerAggregate.Created):
+class SubjectEvent(OpensOrFollows):
     """A Subject event that may open the stream or follow in it."""
 
     subject: str
-
-    def mutate(self, aggregate: Any) -> Any:
-        if aggregate is None:
-            return super().mutate(None)  # __init__, then apply()
-        CanMutateAggregate.mutate(self, aggregate)  # version check, then apply()
-        return aggregate
 
 
 class Subject(LedgerAggregate):

@@ -3,18 +3,18 @@
 Rotating the vault key (the key-encryption key, ledger/personal.py) re-wraps every subject key
 in the store; `VaultKeyRotated` is recorded in the same transaction, so the log says who
 rotated it, when, why, and from which key to which (by public key ids, never key bytes).
-The first rotation opens the stream and later ones follow in it (the same `mutate` as the
-Subject stream's events); the private mutator only assigns.
+The first rotation opens the stream and later ones follow in it (`OpensOrFollows`, as the
+Subject stream's events do); the private mutator only assigns.
 """
 
 from __future__ import annotations
 
 from typing import Any, Self
 
-from eventsourcing.domain import CanMutateAggregate, event
+from eventsourcing.domain import event
 from eventsourcing.utils import get_topic
 
-from ledger.domain.base import LedgerAggregate, require_text
+from ledger.domain.base import LedgerAggregate, OpensOrFollows, require_text
 from ledger.envelope import Meta
 from ledger.errors import IllegalTransition
 from ledger.ids import stream_id
@@ -23,16 +23,10 @@ VAULT_KIND = "vault"
 VAULT_KEY = "personal-data"
 
 
-class VaultEvent(LedgerAggregate.Created):
+class VaultEvent(OpensOrFollows):
     """A vault event that may open the stream or follow in it."""
 
     vault: str
-
-    def mutate(self, aggregate: Any) -> Any:
-        if aggregate is None:
-            return super().mutate(None)  # __init__, then apply()
-        CanMutateAggregate.mutate(self, aggregate)  # version check, then apply()
-        return aggregate
 
 
 class PersonalDataVault(LedgerAggregate):
