@@ -19,7 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.persistence import IntegrityError, Mapper, Recording, Transcoder
 
 from ledger.catalogue import build_catalogue
@@ -47,6 +52,7 @@ from ledger.personal import (
     no_entropy,
 )
 from ledger.record import RecordMapper, iso
+from ledger.repository import LedgerRepository
 from ledger.schema import SchemaError, prepare
 from ledger.seal import Receipt
 
@@ -153,6 +159,10 @@ class LedgerCore(Application[UUID]):
 
     def construct_mapper(self) -> Mapper[UUID]:
         return RecordMapper(self.construct_transcoder(), build_catalogue())
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, loading with `ledger.repository.fold`."""
+        return LedgerRepository.adopting(super().construct_repository())
 
     def construct_transcoder(self) -> Transcoder:
         return super().construct_transcoder()
