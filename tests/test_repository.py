@@ -20,7 +20,7 @@ def test_loading_folds_like_the_library_at_every_version() -> None:
     events = list(app.events.get(sid))
     assert len(events) > 3
     for version in range(1, len(events) + 1):
-        ours = app.repository.get(sid, version=version)
+        ours: object = app.repository.get(sid, version=version)
         library = project_aggregate(None, events[:version])
         assert isinstance(ours, Task)
         assert vars(ours) == vars(library)
