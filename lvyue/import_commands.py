@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -23,16 +23,10 @@ from ledger.bulk import DEFAULT_KINDS, Importer, ImportReport, read_lines
 from ledger.config import ConfigError
 from ledger.envelope import ACTOR_KINDS
 from ledger.schema import SchemaError
+from lvyue.refusal import REFUSED, USAGE, exit_with
 from lvyue.settings import Settings, open_ledger
 
-REFUSED = 1
 KINDS = " and ".join(DEFAULT_KINDS)
-USAGE = 2
-
-
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
 
 
 def _sha256(path: Path) -> str:
@@ -63,16 +57,16 @@ def import_file(
     allowed = tuple(kinds) if kinds else DEFAULT_KINDS
     unknown = sorted(set(allowed) - set(ACTOR_KINDS))
     if unknown:
-        _fail(f"用法错误 usage: unknown actor kind {', '.join(unknown)}", USAGE)
+        exit_with(f"用法错误 usage: unknown actor kind {', '.join(unknown)}", USAGE)
     if not file.is_file():
-        _fail(f"用法错误 usage: no file {file}", USAGE)
+        exit_with(f"用法错误 usage: no file {file}", USAGE)
     settings = Settings.from_env()
     try:
         ledger = open_ledger(settings)
     except ConfigError as error:
-        _fail(f"配置错误 configuration error: {error}", USAGE)
+        exit_with(f"配置错误 configuration error: {error}", USAGE)
     except SchemaError as error:
-        _fail(f"数据库结构 schema: {error}")
+        exit_with(f"数据库结构 schema: {error}")
     try:
         importer = Importer(
             ledger,
@@ -86,7 +80,7 @@ def import_file(
         with file.open("rb") as stream:
             report = importer.run(read_lines(stream))
     except ValueError as error:
-        _fail(f"用法错误 usage: {error}", USAGE)
+        exit_with(f"用法错误 usage: {error}", USAGE)
     finally:
         ledger.close()
     _print(report, as_json)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from eventsourcing.persistence import PersistenceError
@@ -28,19 +28,13 @@ from ledger.errors import DomainError
 from ledger.ledger import Ledger
 from ledger.personal import VaultCorrupted, is_personal_ref
 from ledger.replay import StreamState
+from lvyue.refusal import USAGE, exit_with
 from lvyue.settings import Settings, open_ledger
 
-REFUSED = 1
-USAGE = 2
 ERASED = "[已删除 erased]"
 UNAVAILABLE = "[不可读 unreadable]"
 
 Command = Callable[[Ledger, CommandContext], CommandResult]
-
-
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
 
 
 def operator_context() -> CommandContext:
@@ -60,7 +54,7 @@ def _ledger() -> Iterator[Ledger]:
     try:
         ledger = open_ledger(Settings.from_env())
     except ConfigError as error:
-        _fail(f"配置错误 configuration error: {error}", USAGE)
+        exit_with(f"配置错误 configuration error: {error}", USAGE)
     try:
         yield ledger
     finally:
@@ -71,7 +65,7 @@ def _run(ledger: Ledger, command: Command) -> CommandResult:
     try:
         return command(ledger, operator_context())
     except DomainError as error:
-        _fail(f"拒绝 refused ({error.code}): {error.message}")
+        exit_with(f"拒绝 refused ({error.code}): {error.message}")
 
 
 def erase(
@@ -90,7 +84,7 @@ def erase(
             subject = _known_subject(ledger, subject_id)
             if subject is not None and subject.erased:
                 _report_compaction(ledger, subject_id)
-            _fail(f"拒绝 refused ({error.code}): {error.message}")
+            exit_with(f"拒绝 refused ({error.code}): {error.message}")
         subject = ledger.data_subject(subject_id)
         count = subject.fields_erased if subject is not None else 0
         typer.echo(f"已删除 erased {subject_id}: {count} personal values, key destroyed")
@@ -156,7 +150,7 @@ def _next_hold_id(ledger: Ledger, subject_id: str) -> str:
     try:
         subject = ledger.data_subject(subject_id)
     except DomainError as error:
-        _fail(f"拒绝 refused ({error.code}): {error.message}")
+        exit_with(f"拒绝 refused ({error.code}): {error.message}")
     if subject is None:
         return "H1"
     return f"H{len(subject.active_holds) + len(subject.released_holds) + 1}"

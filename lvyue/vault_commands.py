@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -24,18 +24,12 @@ from ledger.key_file import KeyFileError, create_key_file, promote_key_file, rea
 from ledger.ledger import Ledger
 from ledger.personal import VaultCorrupted, VaultKey
 from lvyue.personal_commands import operator_context
+from lvyue.refusal import USAGE, exit_with
 from lvyue.settings import Settings
 
-REFUSED = 1
-USAGE = 2
 WHAT = "vault key"
 
 vault_app = typer.Typer(help="The personal-data vault's key (个人信息密钥).", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = REFUSED) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
 
 
 def next_key_path(path: Path) -> Path:
@@ -61,9 +55,9 @@ def rotate(
         old = VaultKey(read_key_file(path, WHAT))
         new = VaultKey(_next_key(next_key_path(path)))
     except FileNotFoundError:
-        _fail(f"没有密钥 no vault key at {path}: nothing to rotate", USAGE)
+        exit_with(f"没有密钥 no vault key at {path}: nothing to rotate", USAGE)
     except KeyFileError as error:
-        _fail(f"密钥文件错误 key file error: {error}", USAGE)
+        exit_with(f"密钥文件错误 key file error: {error}", USAGE)
     rewrapped = _rotate_store(settings, old, new, reason)
     if keep_previous is not None:
         _keep(keep_previous, old)
@@ -90,16 +84,16 @@ def _rotate_store(settings: Settings, old: VaultKey, new: VaultKey, reason: str)
     try:
         ledger = Ledger(settings.database_url, entropy=os.urandom, vault_key=old)
     except ConfigError as error:
-        _fail(f"配置错误 configuration error: {error}", USAGE)
+        exit_with(f"配置错误 configuration error: {error}", USAGE)
     try:
         if ledger.vault_key_state(new) == "current":
             return False
         ledger.rotate_vault_key(operator_context(), new, reason)
         return True
     except DomainError as error:
-        _fail(f"拒绝 refused ({error.code}): {error.message}")
+        exit_with(f"拒绝 refused ({error.code}): {error.message}")
     except VaultCorrupted as error:
-        _fail(f"拒绝 refused: {error}")
+        exit_with(f"拒绝 refused: {error}")
     finally:
         ledger.close()
 
@@ -111,4 +105,4 @@ def _keep(path: Path, old: VaultKey) -> None:
         create_key_file(path, old.kek, WHAT)
     except FileExistsError:
         if read_key_file(path, WHAT) != old.kek:
-            _fail(f"{path} exists and holds another key; choose another --keep-previous", USAGE)
+            exit_with(f"{path} exists and holds another key; choose another --keep-previous", USAGE)
