@@ -401,8 +401,8 @@ def guard_keys(rows: KeyRows, writes: VaultWrites) -> None:
         )
 
 
-def rotate_keys(rows: KeyRows, rotation: Rotation) -> int:
-    """Re-wrap every live subject key and the key-check slot; returns how many subject keys.
+def rotate_keys(rows: KeyRows, rotation: Rotation) -> None:
+    """Re-wrap every live subject key and the key-check slot.
 
     Refused (VaultKeyMismatch) when the slot holds neither key's check value, or a key does
     not unwrap under `old`: a store is never left with keys under two vault keys."""
@@ -415,7 +415,6 @@ def rotate_keys(rows: KeyRows, rotation: Rotation) -> int:
     except VaultCorrupted as error:
         raise VaultKeyMismatch(f"{error}; no key was re-wrapped") from None
     rows.replace_keys([*rewrapped, (KEY_CHECK_SUBJECT, rotation.new.check_value())])
-    return len(rewrapped)
 
 
 def _draw(entropy: Entropy, n: int) -> bytes:
