@@ -12,7 +12,6 @@ is missing, older or newer than this code, 2 configuration error.
 from __future__ import annotations
 
 import os
-from typing import NoReturn
 
 import typer
 
@@ -28,20 +27,13 @@ from ledger.schema import (
     migrate,
     schema_state,
 )
+from lvyue.refusal import USAGE, exit_with
 from lvyue.settings import Settings
 from lvyue.watch import Watcher
 from projections.database import views_engine
 from projections.projector import Projector
 
-SCHEMA_PROBLEM = 1
-USAGE = 2
-
 db_app = typer.Typer(no_args_is_help=True, help="the database schema (数据库结构)")
-
-
-def _fail(message: str, code: int = SCHEMA_PROBLEM) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
 
 
 def _unchecked(settings: Settings) -> Ledger:
@@ -49,7 +41,7 @@ def _unchecked(settings: Settings) -> Ledger:
     try:
         return Ledger(settings.database_url, schema_check=False)
     except ConfigError as error:
-        _fail(f"配置错误 configuration error: {error}", USAGE)
+        exit_with(f"配置错误 configuration error: {error}", USAGE)
 
 
 def _migrate(settings: Settings, *, create: bool) -> MigrationReport:
@@ -57,7 +49,7 @@ def _migrate(settings: Settings, *, create: bool) -> MigrationReport:
     try:
         return migrate(ledger.recorder, create=create)
     except SchemaError as error:
-        _fail(f"数据库结构 schema: {error}")
+        exit_with(f"数据库结构 schema: {error}")
     finally:
         ledger.close()
 
@@ -123,5 +115,5 @@ def status() -> None:
     try:
         check_version(state)
     except SchemaError as error:
-        _fail(str(error))
+        exit_with(str(error))
     typer.echo("ok")

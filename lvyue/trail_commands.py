@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -22,17 +22,10 @@ from ledger.ledger import Ledger
 from ledger.trail import SealedLog, TrailError, sign_checkpoint
 from ledger.trail import audit as run_audit
 from lvyue.checkpointing import load_signing_key
+from lvyue.refusal import USAGE, exit_with
 from lvyue.settings import Settings
 from lvyue_verify import BundleError, verify_bundle
 from projections.bundle import EarlierCheckpointRejected, ExportError, TargetNotEmpty, export_bundle
-
-CHECK_FAILED = 1
-USAGE = 2
-
-
-def _fail(message: str, code: int = CHECK_FAILED) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
 
 
 def _signing_key(settings: Settings) -> SigningKey:
@@ -40,7 +33,7 @@ def _signing_key(settings: Settings) -> SigningKey:
     try:
         return load_signing_key(settings)
     except (KeyFileError, OSError, ValueError) as error:
-        _fail(f"签名密钥不可用 signing key unusable: {error}", USAGE)
+        exit_with(f"签名密钥不可用 signing key unusable: {error}", USAGE)
 
 
 @contextmanager
@@ -50,7 +43,7 @@ def _sealed_log(settings: Settings) -> Iterator[SealedLog]:
     try:
         recorder = ledger.recorder
         if not isinstance(recorder, SealedLog):
-            _fail("the configured store is not a sealed log", USAGE)
+            exit_with("the configured store is not a sealed log", USAGE)
         yield recorder
     finally:
         ledger.close()
@@ -65,7 +58,7 @@ def audit() -> None:
     if report.first is not None:
         for finding in report.findings[1:]:
             typer.echo(f"  also: {finding.describe()}", err=True)
-        _fail(f"审计失败 audit FAILED: {report.first.describe()}")
+        exit_with(f"审计失败 audit FAILED: {report.first.describe()}")
     typer.echo(
         f"审计通过 audit ok: {report.size:,} events, {report.checkpoints:,} checkpoints, "
         f"root {report.root.hex()}"
@@ -80,7 +73,7 @@ def checkpoint() -> None:
         try:
             note = sign_checkpoint(log, key, settings.origin)
         except TrailError as error:
-            _fail(f"拒绝签署 checkpoint refused: {error}")
+            exit_with(f"拒绝签署 checkpoint refused: {error}")
     typer.echo(note, nl=False)
 
 
@@ -111,10 +104,10 @@ def export(
                 display_zone=settings.display_zone,
             )
         except TargetNotEmpty as error:
-            _fail(f"用法错误 usage: {error}", USAGE)
+            exit_with(f"用法错误 usage: {error}", USAGE)
         except (ExportError, TrailError) as error:
             label = "检查点不符" if isinstance(error, EarlierCheckpointRejected) else "导出拒绝"
-            _fail(f"{label} export refused: {error}")
+            exit_with(f"{label} export refused: {error}")
     since = (
         f", consistent with checkpoint {summary.consistent_from:,}"
         if summary.consistent_from
@@ -138,12 +131,12 @@ def verify(
 ) -> None:
     """Verify an audit bundle offline, with no database (校验审计包)."""
     if not bundle_dir.is_dir():
-        _fail(f"用法错误 usage: {bundle_dir} is not a directory", USAGE)
+        exit_with(f"用法错误 usage: {bundle_dir} is not a directory", USAGE)
     earlier = _read_text(checkpoint_file) if checkpoint_file is not None else None
     try:
         summary = verify_bundle(bundle_dir, earlier, trusted_key=key)
     except BundleError as error:
-        _fail(f"校验失败 verification FAILED ({error.location()}): {error.message}")
+        exit_with(f"校验失败 verification FAILED ({error.location()}): {error.message}")
     typer.echo(
         f"校验通过 verified: {summary.tree_size:,} events ({summary.full_records:,} full, "
         f"{summary.redacted_records:,} redacted), root {summary.root_hash.hex()}, "
@@ -164,4 +157,4 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        _fail(f"用法错误 usage: cannot read {path}: {error}", USAGE)
+        exit_with(f"用法错误 usage: cannot read {path}: {error}", USAGE)
