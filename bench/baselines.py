@@ -93,6 +93,66 @@ def sqlite_keyset_scan(path: Path, page: int = 1000) -> tuple[int, float]:
         conn.close()
 
 
+TableCopy = tuple[str, str, list[str], list[tuple[object, ...]]]
+"""One table to write: name, CREATE TABLE without constraints, CREATE INDEX statements, rows."""
+
+
+def sqlite_table_copies(path: Path, tables: Sequence[str]) -> list[TableCopy]:
+    """The rows, columns and indexes of `tables` in the SQLite file at `path`, for
+    `sqlite_write_floor`. Primary keys and unique constraints become indexes built after the
+    load (except an INTEGER PRIMARY KEY, which is the rowid itself), so the load appends."""
+    conn = sqlite3.connect(path)
+    try:
+        return [_table_copy(conn, table) for table in tables]
+    finally:
+        conn.close()
+
+
+def _table_copy(conn: sqlite3.Connection, table: str) -> TableCopy:
+    columns = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+    rowid = [c[1] for c in columns if c[5] == 1 and c[2].upper() == "INTEGER"]
+    keys = sum(1 for c in columns if c[5] > 0)
+    declared = [
+        f'"{c[1]}" {c[2]}' + (" PRIMARY KEY" if keys == 1 and [c[1]] == rowid else "")
+        for c in columns
+    ]
+    create = f'CREATE TABLE "{table}" ({", ".join(declared)})'
+    indexes = []
+    for _, name, unique, origin, _ in conn.execute(f'PRAGMA index_list("{table}")').fetchall():
+        cols = [r[2] for r in conn.execute(f'PRAGMA index_info("{name}")').fetchall()]
+        if origin == "pk" and cols == rowid:
+            continue
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        indexes.append(f'CREATE {kind} "floor_{name}" ON "{table}" ({quoted})')
+    rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+    return table, create, indexes, rows
+
+
+def sqlite_write_floor(path: Path, copies: Sequence[TableCopy]) -> tuple[int, float]:
+    """(rows, seconds) to write `copies` into a fresh SQLite file at `path` the cheapest way
+    the stdlib driver allows: WAL with synchronous=NORMAL (a projector's setting), one
+    transaction, executemany of ready tuples into bare tables, every index built after."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        start = time.perf_counter()
+        conn.execute("BEGIN")
+        for table, create, _, rows in copies:
+            conn.execute(create)
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                conn.executemany(f'INSERT INTO "{table}" VALUES ({marks})', rows)
+        for _, _, indexes, _ in copies:
+            for statement in indexes:
+                conn.execute(statement)
+        conn.execute("COMMIT")
+        return sum(len(c[3]) for c in copies), time.perf_counter() - start
+    finally:
+        conn.close()
+
+
 def sqlite_fetch_decode(path: Path, originator_id: UUID, upto: int, repeat: int) -> float:
     """Median seconds to fetch versions 1..upto of one stream and json.loads each."""
     conn = sqlite_connect(path)
