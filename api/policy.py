@@ -94,6 +94,7 @@ POLICY: dict[str, Rule] = {
     "owner_return": _r(FRONT_DESK, OWNER, owner_voice=True),
     "reopen_task": _r(FRONT_DESK),
     "close_task": _r(FRONT_DESK),
+    "auto_close_task": _r(MANAGERS),
     "cancel_task": _r(MANAGERS),
     "comment_on_task": _r(STAFF_ROLES, OWNER),
     "record_follow_up": _r(FRONT_DESK),

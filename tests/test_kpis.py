@@ -472,7 +472,8 @@ def _task_step(app: Ledger, clock: Clock, data: st.DataObject) -> None:
         "owner_return": lambda: app.owner_return(owner, task_no, "no"),
         "reopen": lambda: app.reopen_task(clock.ctx("DS"), task_no, "returned"),
         "close": lambda: app.close_task(clock.ctx("DS"), task_no, "accepted"),
-        "close_auto": lambda: app.close_task(clock.ctx("DS"), task_no, "auto"),
+        "close_auto": lambda: app.auto_close_task(
+            clock.ctx("DS", occurred_at=clock.advance(days=1)), task_no, "policy §1", 1),
         "cancel": lambda: app.cancel_task(clock.ctx("DS"), task_no, "dup"),
     }  # fmt: skip
     steps[command]()

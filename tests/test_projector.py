@@ -288,7 +288,8 @@ def _command(app: Ledger, clock: Clock, step: tuple[str, str, str, str, str, int
         "owner_return": lambda: app.owner_return(owner, task, "no"),
         "reopen": lambda: app.reopen_task(ctx, task, "returned"),
         "close": lambda: app.close_task(ctx, task, "accepted"),
-        "close_auto": lambda: app.close_task(ctx, task, "auto"),
+        "close_auto": lambda: app.auto_close_task(
+            clock.ctx(actor, occurred_at=clock.advance(days=1)), task, "policy §1", 1),
         "cancel": lambda: app.cancel_task(ctx, task, "dup"),
         "assign_area": lambda: app.assign_responsibility(ctx, "A1", "repair", p1),
         "accept_area": lambda: app.accept_responsibility(ctx, "A1", "repair"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ class Model:
     status: str = "registered"
     responsible: str | None = None
     executor: str | None = None
+    signed_off_at: datetime | None = None
 
 
 class TaskLifecycle(RuleBasedStateMachine):
@@ -148,9 +150,10 @@ class TaskLifecycle(RuleBasedStateMachine):
     @rule(actor=st.sampled_from(PEOPLE))
     def sign_off(self, actor: str) -> None:
         allowed = self.model.status == "completed" and actor == self.model.responsible
-        self.attempt(allowed, self.app.sign_off_completion, self.clock.ctx(actor), "T1")
+        ctx = self.clock.ctx(actor)
+        self.attempt(allowed, self.app.sign_off_completion, ctx, "T1")
         if allowed:
-            self.model.status = "signed_off"
+            self.model.status, self.model.signed_off_at = "signed_off", ctx.occurred_at
 
     @rule(accept=st.booleans(), rating=st.integers(min_value=0, max_value=6))
     def owner_decides(self, accept: bool, rating: int) -> None:
@@ -177,6 +180,23 @@ class TaskLifecycle(RuleBasedStateMachine):
     def close(self) -> None:
         allowed = self.model.status == "owner_accepted"
         self.attempt(allowed, self.app.close_task, self.clock.ctx("D1"), "T1", "accepted")
+        if allowed:
+            self.model.status = "closed"
+
+    @rule(hours=st.integers(min_value=0, max_value=100), window_days=st.integers(0, 31))
+    def auto_close(self, hours: int, window_days: int) -> None:
+        """The owner stays silent for `hours`; the policy's window must have run out since the
+        latest sign-off, and be 1–30 days."""
+        self.clock.advance(hours=hours)
+        ctx = self.clock.ctx("D1", "system")
+        signed = self.model.signed_off_at
+        allowed = (
+            self.model.status == "signed_off"
+            and 1 <= window_days <= 30
+            and signed is not None
+            and ctx.occurred_at >= signed + timedelta(days=window_days)
+        )
+        self.attempt(allowed, self.app.auto_close_task, ctx, "T1", "policy §6.4", window_days)
         if allowed:
             self.model.status = "closed"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
@@ -138,6 +140,67 @@ def test_a_request_digest_joins_the_fingerprint_on_every_store(any_ledger: Ledge
     assert any_ledger.recorder.max_notification_id() == before
     with pytest.raises(InvalidValue, match="request digest"):
         any_ledger.comment_on_task(replace(clock.ctx("D1"), request_digest=""), "T1", "x")
+
+
+def test_an_owner_who_never_answers_is_auto_closed_under_the_policy_on_every_store(
+    any_ledger: Ledger,
+) -> None:
+    clock = Clock()
+    staff(any_ledger, clock)
+    run_to_signed_off(any_ledger, clock)
+    signed_at = clock.now
+    clock.advance(days=3)
+
+    any_ledger.auto_close_task(clock.ctx("SYS-WATCH", "system"), "T1", "合同 §6.4", 3)
+
+    assert types_of(any_ledger)[-1] == "TaskAutoClosed"
+    final = task(any_ledger)
+    assert (final.status, final.close_reason) == ("closed", "auto")
+    stored = list(any_ledger.recorder.select_events(stream_id("task", "T1"), desc=True, limit=1))
+    data = json.loads(stored[0].state)["data"]
+    assert data["policy_ref"] == "合同 §6.4"
+    assert data["window_days"] == 3
+    assert datetime.fromisoformat(data["signed_off_at"]) == signed_at
+
+
+AUTO_CLOSE_REFUSALS = [
+    ("window not over", lambda a, c: a.auto_close_task(c.ctx("D1"), "T1", "p", 3),
+     IllegalTransition),
+    ("zero-day window", lambda a, c: a.auto_close_task(c.ctx("D1"), "T1", "p", 0), InvalidValue),
+    ("31-day window", lambda a, c: a.auto_close_task(c.ctx("D1"), "T1", "p", 31), InvalidValue),
+    ("window not whole days", lambda a, c: a.auto_close_task(c.ctx("D1"), "T1", "p", True),
+     InvalidValue),
+    ("blank policy", lambda a, c: a.auto_close_task(c.ctx("D1", occurred_at=c.advance(days=2)),
+                                                    "T1", " ", 1), InvalidValue),
+    ("close with reason auto", lambda a, c: a.close_task(c.ctx("D1"), "T1", "auto"),
+     IllegalTransition),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "error"), AUTO_CLOSE_REFUSALS, ids=[r[0] for r in AUTO_CLOSE_REFUSALS]
+)
+def test_auto_close_refusals_write_nothing(
+    ledger: Ledger, name: str, command: object, error: type[DomainError]
+) -> None:
+    clock = Clock()
+    staff(ledger, clock)
+    run_to_signed_off(ledger, clock)
+    clock.advance(days=2, hours=23)
+    before = ledger.recorder.max_notification_id()
+    with pytest.raises(error):
+        command(ledger, clock)  # type: ignore[operator]
+    assert ledger.recorder.max_notification_id() == before
+
+
+def test_auto_close_needs_a_signed_off_task_the_owner_left_unanswered(ledger: Ledger) -> None:
+    clock = Clock()
+    staff(ledger, clock)
+    run_to_signed_off(ledger, clock)
+    ledger.owner_accept(clock.ctx("O1", "owner"), "T1", 4)
+    clock.advance(days=5)
+    with pytest.raises(IllegalTransition, match="owner_accepted"):
+        ledger.auto_close_task(clock.ctx("D1"), "T1", "p", 3)
 
 
 def test_stale_copy_conflicts_instead_of_losing_an_update(any_ledger: Ledger) -> None:

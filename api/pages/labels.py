@@ -35,6 +35,7 @@ EVENT: dict[str, str] = {
     "OwnerReturned": "业主退回 owner returned",
     "TaskReopened": "重开 reopened",
     "TaskClosed": "关闭 closed",
+    "TaskAutoClosed": "超时自动关闭 auto-closed (owner did not answer)",
     "TaskCancelled": "取消 cancelled",
     "TaskCommentAdded": "备注 comment",
     "FollowUpVisitRecorded": "回访 follow-up visit",

@@ -99,6 +99,13 @@ class CloseTask(CommandBody):
     reason: Code = "accepted"
 
 
+class AutoCloseTask(CommandBody):
+    """The policy that closes signed-off work its owner never answered, and its window."""
+
+    policy_ref: Text
+    window_days: Count
+
+
 class Comment(MasksPersonal, CommandBody):
     """`personal`: the text is the reporter's personal data (vault, not log; erasable)."""
 
@@ -283,6 +290,16 @@ def close_task(
     return command.run_on(
         response, "close_task", ("task", task_no), body,
         lambda ctx: command.ledger.close_task(ctx, task_no, **body.args()),
+    )  # fmt: skip
+
+
+@router.post("/{task_no}/auto-close", status_code=201)
+def auto_close_task(
+    task_no: KeyPath, body: AutoCloseTask, command: CommandDep, response: Response
+) -> CommandOut:
+    return command.run_on(
+        response, "auto_close_task", ("task", task_no), body,
+        lambda ctx: command.ledger.auto_close_task(ctx, task_no, **body.args()),
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ does the work. Every check lives in a public command; the `@event` mutators only
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from eventsourcing.domain import event
 
@@ -22,7 +22,10 @@ CHANNELS = ("app", "hotline", "wechat", "visit", "staff_on_behalf", "iot", "insp
 DISPATCH_MODES = ("manual", "rule", "round_robin", "grab")
 HOLD_CAUSES = ("owner", "company")
 QC_VALUES = ("good", "bad")
-CLOSE_REASONS = ("accepted", "auto")
+CLOSE_REASONS = ("accepted",)
+"""What `close` accepts. Logs written before `TaskAutoClosed` also hold TaskClosed "auto"."""
+AUTO_CLOSE_WINDOW_DAYS = (1, 30)
+"""The owner's answer window after sign-off that an automatic-closure policy may set, in days."""
 CORRECTABLE_FIELDS = ("description", "location", "priority")
 
 OPEN_WORK = ("dispatched", "accepted", "on_site", "in_progress", "on_hold")
@@ -86,6 +89,7 @@ class Task(LedgerAggregate):
         self.rating: int | None = None
         self.completion_evidence: tuple[str, ...] = ()
         self.signed_off_by: str | None = None
+        self.signed_off_at: datetime | None = None
         self.close_reason: str | None = None
 
     @classmethod
@@ -312,6 +316,7 @@ class Task(LedgerAggregate):
     def _signed_off(self, meta: Meta, signer_id: str, quality: str) -> None:
         self.status = "signed_off"
         self.signed_off_by = signer_id
+        self.signed_off_at = meta.occurred_at
 
     def sign_off(self, meta: Meta, quality: str) -> None:
         """责任人签字确认: only the person responsible at this moment may sign."""
@@ -378,11 +383,49 @@ class Task(LedgerAggregate):
         self.close_reason = reason
 
     def close(self, meta: Meta, reason: str) -> None:
-        """Close after owner acceptance, or automatically when the owner never answered."""
+        """Close after owner acceptance; an owner who never answered is `auto_close`."""
+        if reason == "auto":
+            raise IllegalTransition(
+                "an automatic closure names its policy and the owner's window: use auto_close"
+            )
         require_choice("reason", reason, CLOSE_REASONS)
-        allowed = ("owner_accepted",) if reason == "accepted" else ("signed_off",)
-        self._require_status(f"close ({reason})", allowed)
+        self._require_status(f"close ({reason})", ("owner_accepted",))
         self._closed(meta, reason)
+
+    class TaskAutoClosed(LedgerAggregate.Event):
+        policy_ref: str
+        window_days: int
+        signed_off_at: datetime
+
+    @event(TaskAutoClosed)
+    def _auto_closed(
+        self, meta: Meta, policy_ref: str, window_days: int, signed_off_at: datetime
+    ) -> None:
+        self.status = "closed"
+        self.close_reason = "auto"
+
+    def auto_close(self, meta: Meta, policy_ref: str, window_days: int) -> None:
+        """Closed under a policy because the owner neither accepted nor returned the signed-off
+        work within `window_days`; the event keeps the policy, the window and the sign-off
+        time, so anyone can check the window had really run out (an owner's "I was never
+        asked" dispute)."""
+        self._require_status("close automatically", ("signed_off",))
+        low, high = AUTO_CLOSE_WINDOW_DAYS
+        if isinstance(window_days, bool) or not isinstance(window_days, int):
+            raise InvalidValue("window_days must be a whole number of days")
+        if not low <= window_days <= high:
+            raise InvalidValue(f"window_days must be from {low} to {high}")
+        signed_off_at = self.signed_off_at
+        if signed_off_at is None:  # pragma: no cover - signed_off status always sets it
+            raise IllegalTransition("the task has no sign-off time")
+        ends = signed_off_at + timedelta(days=window_days)
+        if meta.occurred_at < ends:
+            raise IllegalTransition(
+                f"the owner's {window_days}-day window after sign-off runs until "
+                f"{ends.isoformat()}; the task cannot be closed automatically before then"
+            )
+        policy = require_text("policy_ref", policy_ref, 200)
+        self._auto_closed(meta, policy, window_days, signed_off_at)
 
     class TaskCancelled(LedgerAggregate.Event):
         reason: str

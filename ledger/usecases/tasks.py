@@ -183,6 +183,17 @@ class TaskUseCases(LedgerCore):
     ) -> CommandResult:
         return self._on_task(ctx, "close_task", locals(), lambda t, m: t.close(m, reason))
 
+    def auto_close_task(
+        self, ctx: CommandContext, task_no: str, policy_ref: str, window_days: int
+    ) -> CommandResult:
+        """Close a signed-off task the owner never answered, under the named policy."""
+        return self._on_task(
+            ctx,
+            "auto_close_task",
+            locals(),
+            lambda t, m: t.auto_close(m, policy_ref, window_days),
+        )
+
     def cancel_task(self, ctx: CommandContext, task_no: str, reason: str) -> CommandResult:
         return self._on_task(ctx, "cancel_task", locals(), lambda t, m: t.cancel(m, reason))
 

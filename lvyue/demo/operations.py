@@ -36,6 +36,8 @@ PROBLEMS = {
     "complaint": ("装修噪音 renovation noise", "物业费疑问 fee question", "宠物扰民 pet nuisance"),
     "emergency": ("水管爆裂 burst pipe", "电梯困人 elevator entrapment", "烟感报警 smoke alarm"),
 }
+AUTO_CLOSE_POLICY = "C-2026-001 §6.4 业主签收后三日内未答复视为验收 owner silent 3 days after sign-off"
+AUTO_CLOSE_DAYS = 3
 EXECUTORS = {"repair": "T", "emergency": "T", "cleaning": "C", "security": "G", "complaint": "DS"}
 
 
@@ -252,7 +254,12 @@ def sign_and_close(
         yield Step(t, ds, lambda c: app.close_task(c, task_no, "accepted"))
     else:
         t += timedelta(days=3)
-        yield Step(t, "watcher", lambda c: app.close_task(c, task_no, "auto"), kind="system")
+        yield Step(
+            t,
+            "watcher",
+            lambda c: app.auto_close_task(c, task_no, AUTO_CLOSE_POLICY, AUTO_CLOSE_DAYS),
+            kind="system",
+        )
         w.count("auto-closed")
     if rng.random() < 0.3:
         t += timedelta(hours=rng.uniform(2, 48))

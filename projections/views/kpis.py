@@ -396,6 +396,7 @@ TASK_STEPS: dict[str, Step] = {
     "OwnerReturned": _owner_returned,
     "TaskReopened": _reopened,
     "TaskClosed": _closed,
+    "TaskAutoClosed": _closed,
     "TaskFieldCorrected": _corrected,
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ledger.domain.tasks import Task
 from ledger.ids import stream_id
 from tests.api.conftest import PHOTO, Api, register, to_completed
@@ -79,3 +81,23 @@ def test_owner_return_on_behalf_and_reopen(api: Api) -> None:
         "OwnerReturned", "D1", "O1",
     )  # fmt: skip
     assert api.topics()[-1] == "TaskReopened"
+
+
+def test_an_unanswered_task_is_auto_closed_under_its_policy_over_http(api: Api) -> None:
+    """Refused (409, nothing written) while the owner's window runs; a 201 once it is over."""
+    to_completed(api)
+    api.ok("sup", "/tasks/T1/sign-off")
+    body = {"policy_ref": "合同 §6.4 三日未答复视为验收", "window_days": 3}
+    before = api.max_id()
+
+    early = api.post("pm", "/tasks/T1/auto-close", body)
+    assert (early.status_code, early.json()["code"]) == (409, "illegal_transition")
+    assert "window" in early.json()["detail"]
+    assert api.max_id() == before
+
+    api.clock.now += timedelta(days=3)
+    api.ok("pm", "/tasks/T1/auto-close", body)
+    assert api.topics()[-1] == "TaskAutoClosed"
+    assert (task(api).status, task(api).close_reason) == ("closed", "auto")
+    link = api.get("pm", "/tasks/T1/chain", limit=100).json()["items"][-1]
+    assert (link["kind"], link["detail"], link["note"]) == ("auto_closed", "3", body["policy_ref"])

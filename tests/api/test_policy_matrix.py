@@ -53,6 +53,7 @@ ENDPOINTS: list[tuple[str, str, set[str], str]] = [
     ("POST", "/tasks/{task}/owner-return", {OW}, "scoped"),
     ("POST", "/tasks/{task}/reopen", DESK, "scoped"),
     ("POST", "/tasks/{task}/close", DESK, "scoped"),
+    ("POST", "/tasks/{task}/auto-close", {SU, PM}, "scoped"),
     ("POST", "/tasks/{task}/cancel", {SU, PM}, "scoped"),
     ("POST", "/tasks/{task}/comments", STAFF | {OW}, "scoped"),
     ("POST", "/tasks/{task}/follow-ups", DESK, "scoped"),
