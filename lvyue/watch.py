@@ -43,6 +43,12 @@ of proposed deductions (by the month of the basis event in Asia/Shanghai) for th
 A plan window counts as missed `grace` after its end (default: at its end) with no round;
 `windows_until` ends the watched period for plans (the demo sets it to the end of its simulated
 operations, after which nobody walks rounds because nothing is simulated any more).
+
+Automatic closure (`auto_close`, `lvyue watch --auto-close-days N --auto-close-policy REF`):
+a sign-off the watcher reads is due again N days after it occurred; if the task is then still
+signed off — the owner neither accepted nor returned it — the watcher records TaskAutoClosed
+under the policy, at the instant the window ended. Sign-offs read before the policy was given
+are not looked at again (drop the index tables to re-read the log).
 """
 
 from __future__ import annotations
@@ -93,6 +99,7 @@ from ledger.domain.inspections import (
 from ledger.domain.penalties import PenaltyCase
 from ledger.domain.sla import CONDITIONS, SlaClock, action_for, applicable, clock_key
 from ledger.domain.staff import POSITIONS
+from ledger.domain.tasks import AUTO_CLOSE_WINDOW_DAYS, Task
 from ledger.envelope import CommandContext
 from ledger.errors import (
     AlreadyExists,
@@ -249,6 +256,15 @@ def engine_for(app: Ledger) -> Engine:
     return views_engine("memory://")
 
 
+@dataclass(frozen=True)
+class AutoClose:
+    """The contract's rule that signed-off work its owner leaves unanswered for `window_days`
+    counts as accepted: closed under `policy_ref`."""
+
+    policy_ref: str
+    window_days: int
+
+
 class Watcher:
     """The deadline watcher of one ledger, with its due index."""
 
@@ -261,8 +277,10 @@ class Watcher:
         grace: timedelta = timedelta(0),
         actor: str = ACTOR,
         windows_until: datetime | None = None,
+        auto_close: AutoClose | None = None,
     ) -> None:
         self.app = app
+        self.auto_close = auto_close
         self.engine = engine or engine_for(app)
         default_wages, default_minimum = demo_wages()
         self.wages = dict(default_wages if wages is None else wages)
@@ -354,6 +372,9 @@ class Watcher:
         """What one event makes due, or changes in the watcher's directories."""
         kind, data, sid = record["type"], record.get("data") or {}, record["stream_id"]
         recorded = utc(record["recorded_at"])
+        if kind == "CompletionSignedOff" and self.auto_close is not None:
+            window = timedelta(days=self.auto_close.window_days)
+            _mark(marks, f"close/{sid}", utc(record["occurred_at"]) + window, position)
         if kind in TRIGGERS and record["stream_type"] == "Task":
             _mark(marks, f"task/{sid}", recorded, position)
         elif kind == "InspectionPlanScheduled":
@@ -437,6 +458,7 @@ class Watcher:
 Marks = dict[str, tuple[datetime, int]]
 STAFF_CHANGES = ("StaffOnboarded", "PositionAssigned", "PositionRevoked", "StaffOffboarded")
 INDEXED = TRIGGERS | {
+    "CompletionSignedOff",
     "InspectionPlanScheduled",
     "InspectionRoundMissed",
     "ServiceContractRegistered",
@@ -591,6 +613,7 @@ class Pass:
             "clock": self.clock,
             "plan": self.plan,
             "miss": self.missed,
+            "close": self.close,
         }[kind]
         next_at = handler(key, row)
         if next_at is not None and next_at <= self.now:
@@ -643,6 +666,26 @@ class Pass:
                 for clause_id in applicable(clauses, kind, line, urgent, task.registered_at):
                     self.sync_clock(task, contract_no, clause_id, known)
         return min(later, default=None)
+
+    def close(self, key: str, row: Row) -> datetime | None:
+        """A task still signed off when its owner's window ended: closed under the policy. A
+        task signed off again (after a return) is due again at its new window's end."""
+        policy = self.w.auto_close
+        task: object = self.app.repository.get(UUID(key)) if policy is not None else None
+        if policy is None or not isinstance(task, Task) or task.status != "signed_off":
+            return None
+        signed = task.signed_off_at
+        if signed is None:  # pragma: no cover - a signed-off task has its sign-off time
+            return None
+        ends = signed + timedelta(days=policy.window_days)
+        if ends > self.now:
+            return ends
+        task_no = task.task_no
+        self.issue(
+            "tasks auto-closed", f"auto-close/{task_no}/{task.version}", ends,
+            lambda c: self.app.auto_close_task(c, task_no, policy.policy_ref, policy.window_days),
+        )  # fmt: skip
+        return None
 
     def sync_clock(
         self, task: TaskStory, contract_no: str, clause_id: str, facts: list[TaskFact]
@@ -978,14 +1021,29 @@ def watch(
     interval: Annotated[
         float, typer.Option("--interval", min=0.1, help="seconds between passes")
     ] = 60.0,
+    auto_close_days: Annotated[
+        int | None,
+        typer.Option(
+            "--auto-close-days",
+            min=AUTO_CLOSE_WINDOW_DAYS[0],
+            max=AUTO_CLOSE_WINDOW_DAYS[1],
+            help="close signed-off work its owner leaves unanswered this many days",
+        ),
+    ] = None,
+    auto_close_policy: Annotated[
+        str | None,
+        typer.Option("--auto-close-policy", help="the contract clause that says so"),
+    ] = None,
 ) -> None:
-    """The SLA deadline watcher (时限监控): warnings, breaches, escalations, missed rounds."""
+    """The SLA deadline watcher (时限监控): warnings, breaches, escalations, missed rounds,
+    and (with both --auto-close options) automatic closure of unanswered work."""
     if now is not None and not once:
         raise typer.BadParameter("--now fixes the time of a single pass; add --once")
     moment = parse_time(now) if now is not None else None
+    auto_close = _auto_close(auto_close_days, auto_close_policy)
     ledger = Ledger(Settings.from_env().database_url)
     try:
-        watcher = Watcher(ledger)
+        watcher = Watcher(ledger, auto_close=auto_close)
         if once:
             report = watcher.once(moment or datetime.now(UTC))
             watcher.flush()
@@ -997,6 +1055,18 @@ def watch(
             return
     finally:
         ledger.close()
+
+
+def _auto_close(days: int | None, policy: str | None) -> AutoClose | None:
+    """Both options or neither: a closure always names the clause it rests on."""
+    if days is None and policy is None:
+        return None
+    if days is None or policy is None or not policy.strip():
+        raise typer.BadParameter(
+            "自动关闭需同时给出 --auto-close-days 与 --auto-close-policy: give both, "
+            "the window and the contract clause that sets it"
+        )
+    return AutoClose(policy.strip(), days)
 
 
 def _print(report: WatchReport) -> None:

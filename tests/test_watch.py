@@ -20,8 +20,8 @@ from ledger.domain.penalties import PenaltyCase
 from ledger.ledger import Ledger
 from lvyue.cli import app as cli
 from lvyue.demo import write_demo
-from lvyue.watch import DUE, Watcher, WatchReport, watch_once
-from tests.clock import T0, Clock
+from lvyue.watch import DUE, AutoClose, Watcher, WatchReport, watch_once
+from tests.clock import PHOTO, T0, Clock
 from tests.conftest import PG_URL, make_ledger
 from tests.sla_world import (
     build_world,
@@ -360,6 +360,99 @@ def test_two_watchers_racing_on_postgresql_write_each_fact_once(
 
 
 # -- the command line and the demo -----------------------------------------------------------
+
+
+# -- automatic closure -----------------------------------------------------------------------
+
+POLICY = AutoClose("C1 §6.4 三日未答复视为验收", 3)
+
+
+def signed_off(app: Ledger, clock: Clock, task_no: str) -> datetime:
+    """A repair task worked and signed off by T1 (responsible and executor); when it was."""
+    register(app, clock, task_no, "repair", "normal", at=minutes(5))
+    to_work(app, clock, task_no)
+    app.complete_work(clock.ctx("T1"), task_no, "修好了 fixed", (PHOTO,))
+    ctx = clock.ctx("T1")
+    app.sign_off_completion(ctx, task_no)
+    return ctx.occurred_at
+
+
+def test_a_task_the_owner_leaves_unanswered_is_closed_when_the_window_ends(
+    world: tuple[Ledger, Clock],
+) -> None:
+    app, clock = world
+    signed = signed_off(app, clock, "R-1")
+    signed_off(app, clock, "R-2")
+    app.owner_accept(clock.ctx("O1", "owner"), "R-2", 5)  # answered: never auto-closed
+    watcher = Watcher(app, auto_close=POLICY)
+
+    early = watcher.once(signed + timedelta(days=2, hours=23))
+    assert "tasks auto-closed" not in early.written
+    report = watcher.once(signed + timedelta(days=4))
+    watcher.flush()
+
+    assert report.written["tasks auto-closed"] == 1
+    (closed,) = of_type(app, "TaskAutoClosed")
+    assert (closed.policy_ref, closed.window_days, closed.signed_off_at) == (
+        POLICY.policy_ref, 3, signed,
+    )  # fmt: skip
+    assert closed.meta.occurred_at == signed + timedelta(days=3)  # when the window ended
+    assert closed.meta.actor.kind == "system"
+    again = watcher.once(signed + timedelta(days=5))
+    watcher.flush()
+    assert "tasks auto-closed" not in again.written
+    assert kinds(app)["TaskAutoClosed"] == 1
+
+
+def test_a_task_signed_off_again_after_a_return_gets_a_new_window(
+    world: tuple[Ledger, Clock],
+) -> None:
+    app, clock = world
+    first = signed_off(app, clock, "R-1")
+    watcher = Watcher(app, auto_close=POLICY)
+    watcher.once(first + timedelta(hours=1))
+    moment(clock, first + timedelta(days=2))
+    app.owner_return(clock.ctx("O1", "owner"), "R-1", "还在漏 still leaking")
+    app.reopen_task(clock.ctx("DS"), "R-1", "返修 rework")
+    to_work(app, clock, "R-1")
+    app.complete_work(clock.ctx("T1"), "R-1", "再修 fixed again", (PHOTO,))
+    ctx = clock.ctx("T1")
+    app.sign_off_completion(ctx, "R-1")
+
+    watcher.once(first + timedelta(days=3, hours=1))  # the first window: long answered
+    watcher.flush()
+    assert kinds(app)["TaskAutoClosed"] == 0
+    watcher.once(ctx.occurred_at + timedelta(days=3))
+    watcher.flush()
+    assert kinds(app)["TaskAutoClosed"] == 1
+
+
+def test_without_a_policy_the_watcher_closes_nothing(world: tuple[Ledger, Clock]) -> None:
+    app, clock = world
+    signed = signed_off(app, clock, "R-1")
+    watch_once(app, signed + timedelta(days=30))
+    assert kinds(app)["TaskAutoClosed"] == 0
+
+
+def test_lvyue_watch_needs_both_auto_close_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                   ) -> None:  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    app, clock = Ledger(url), Clock()
+    build_world(app, clock)
+    signed = signed_off(app, clock, "R-1")
+    app.close()
+    monkeypatch.setenv("LVYUE_DATABASE_URL", url)
+    runner = CliRunner()
+    at = (signed + timedelta(days=3, minutes=1)).isoformat()
+    half = runner.invoke(cli, ["watch", "--once", "--now", at, "--auto-close-days", "3"])
+    assert half.exit_code == 2
+    assert "--auto-close-policy" in half.output
+    wide = ["--auto-close-days", "31", "--auto-close-policy", "x"]
+    assert runner.invoke(cli, ["watch", "--once", "--now", at, *wide]).exit_code == 2
+    ok = ["--auto-close-days", "3", "--auto-close-policy", POLICY.policy_ref]
+    result = runner.invoke(cli, ["watch", "--once", "--now", at, *ok])
+    assert result.exit_code == 0, result.output
+    assert "tasks auto-closed 1" in result.output
 
 
 def test_lvyue_watch_once_at_a_given_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
