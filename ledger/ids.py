@@ -26,6 +26,7 @@ STREAM_KINDS = (
     "penalty",
     "reward",
     "performance_period",
+    "anchor",
     "subject",
     "sla_clock",
     "vault",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ledger.usecases.accountability import AccountabilityUseCases
+from ledger.usecases.anchors import AnchorUseCases
 from ledger.usecases.contracts import ContractUseCases
 from ledger.usecases.inspections import InspectionUseCases
 from ledger.usecases.organisation import OrganisationUseCases
@@ -21,5 +22,6 @@ class Ledger(
     TaskUseCases,
     StaffUseCases,
     PersonalUseCases,
+    AnchorUseCases,
 ):
     """The write side of lvyue."""

@@ -231,6 +231,11 @@ app.command("erase")(erase)
 app.command("hold")(hold)
 app.command("release-hold")(release_hold)
 
+# Anchoring checkpoints outside the company (lvyue/anchor_commands.py).
+from lvyue.anchor_commands import anchor_app  # noqa: E402
+
+app.add_typer(anchor_app, name="anchor")
+
 # The vault key (lvyue/vault_commands.py).
 from lvyue.vault_commands import vault_app  # noqa: E402
 

@@ -36,6 +36,7 @@ EVENT: dict[str, str] = {
     "TaskReopened": "重开 reopened",
     "TaskClosed": "关闭 closed",
     "TaskAutoClosed": "超时自动关闭 auto-closed (owner did not answer)",
+    "LedgerAnchored": "存证 checkpoint anchored outside",
     "TaskCancelled": "取消 cancelled",
     "TaskCommentAdded": "备注 comment",
     "FollowUpVisitRecorded": "回访 follow-up visit",
