@@ -392,7 +392,7 @@ class LedgerCore(Application[UUID]):
         )
         if earlier is not None:
             return earlier
-        batch_vault = VaultWrites(dict(staged.vault.new_keys), key_check=staged.vault.key_check)
+        batch_vault = VaultWrites(dict(staged.vault.new_keys), vault_key=staged.vault.vault_key)
         acting = Acting(ctx, self.role_of(ctx), batch_vault)
         try:
             aggregates = act(acting)
@@ -408,7 +408,7 @@ class LedgerCore(Application[UUID]):
         result = CommandResult(ctx.command_id, events)
         staged.add(aggregates, new_events, Receipt(ctx.command_id, digest, result.to_json()))
         staged.vault.new_keys.update(new_keys)
-        staged.vault.key_check = acting.vault.key_check
+        staged.vault.vault_key = acting.vault.vault_key
         staged.vault.values.extend(acting.vault.values)
         return result
 

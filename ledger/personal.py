@@ -31,8 +31,9 @@ on. Erasure deletes the wrapped key, exactly as before.
 Rotation (`Rotation`, `rotate_keys`): a new vault key re-wraps every live subject key in the
 transaction that records `VaultKeyRotated` (ledger/domain/vault.py). The key-check slot
 (`KEY_CHECK_SUBJECT`) holds a known key wrapped under the current vault key; a command that
-wraps a new subject key is checked against it inside its own transaction (`guard_keys`), so a
-process still running with the rotated-away key can never store a key only that key opens.
+wraps a new subject key is checked against it inside its own transaction (`guard_keys`, which
+also creates the slot with the first key), so a process still running with the rotated-away
+key can never store a key only that key opens.
 Rotation re-wraps: the subject keys and the ciphertexts stay as they are.
 
 Residual risks, not covered here: whoever holds both the database and the vault key before an
@@ -294,9 +295,10 @@ class VaultWrites:
     new_keys: dict[str, bytes] = field(default_factory=dict)
     values: list[SealedValue] = field(default_factory=list)
     erase: str | None = None
-    key_check: bytes | None = None
-    """With new keys: what the key-check slot must hold once they are stored (see
-    KEY_CHECK_SUBJECT); the store refuses the transaction otherwise."""
+    vault_key: VaultKey | None = None
+    """With new keys: the vault key they are wrapped under. The store checks it against the
+    key-check slot inside its transaction (`guard_keys`) and refuses the whole command if the
+    store's keys are under another vault key."""
     rotation: Rotation | None = None
 
     def __bool__(self) -> bool:
@@ -326,7 +328,7 @@ class VaultWrites:
             stored = slot.key
         if stored is None:
             key = _draw(entropy, KEY_BYTES)
-            self._require_key_check(vault, vault_key)
+            self.vault_key = vault_key
             self.new_keys[subject] = vault_key.wrap(key)
         else:
             key = vault_key.unwrap(subject, stored)
@@ -335,23 +337,6 @@ class VaultWrites:
         )
         self.values.append(SealedValue(subject, ref["digest"], ciphertext))
         return ref
-
-    def _require_key_check(self, vault: Vault, vault_key: VaultKey) -> None:
-        """Before wrapping a new key: the store's keys must be under `vault_key` (its check
-        value in the slot, or, before the slot exists, a live key that unwraps); the slot is
-        created with the first new key, and the store checks it again when it commits."""
-        if self.key_check is not None:
-            return
-        check = vault_key.check_value()
-        stored = vault.read_vault(KEY_CHECK_SUBJECT, None).slot.key
-        if stored is None:
-            sample = vault.any_live_key()
-            if sample is not None:
-                _require_same_key(vault_key, *sample)
-            self.new_keys[KEY_CHECK_SUBJECT] = check
-        elif stored != check:
-            raise VaultKeyMismatch(_MISMATCH.format(key_id=vault_key.key_id()))
-        self.key_check = check
 
 
 _MISMATCH = (
@@ -391,14 +376,27 @@ class KeyRows(Protocol):
 
 def guard_keys(rows: KeyRows, writes: VaultWrites) -> None:
     """The store's checks, after it inserted `writes.new_keys` in the same transaction: apply a
-    rotation, then require the key-check slot to hold the writer's check value. A failure raises
-    before commit, so the command's events and vault changes are all refused together."""
+    rotation, then require the key-check slot to hold the writer's vault key's check value —
+    creating the slot with the first new key, once an older key (if any) proved to unwrap. A
+    failure raises before commit, so the command's events and vault changes are all refused
+    together: a process left on a rotated-away key can never store a key only it opens."""
     if writes.rotation is not None:
         rotate_keys(rows, writes.rotation)
-    if writes.key_check is not None and rows.key_of(KEY_CHECK_SUBJECT) != writes.key_check:
-        raise VaultKeyMismatch(
-            "the vault key changed while this command ran (rotated?); nothing was stored"
-        )
+    key = writes.vault_key
+    if key is None:
+        return
+    slot = rows.key_of(KEY_CHECK_SUBJECT)
+    if slot is None:
+        older = [
+            (s, k)
+            for s, k in rows.live_keys()
+            if s != KEY_CHECK_SUBJECT and s not in writes.new_keys
+        ]
+        if older:
+            _require_same_key(key, *older[0])
+        rows.replace_keys([(KEY_CHECK_SUBJECT, key.check_value())])
+    elif slot != key.check_value():
+        raise VaultKeyMismatch(_MISMATCH.format(key_id=key.key_id()))
 
 
 def rotate_keys(rows: KeyRows, rotation: Rotation) -> None:
@@ -431,8 +429,6 @@ class Vault(Protocol):
     def read_vault(self, subject: str, digest: str | None) -> VaultEntry: ...
 
     def personal_count(self, subject: str) -> int: ...
-
-    def any_live_key(self) -> tuple[str, bytes] | None: ...
 
     def compact_vault(self) -> bool: ...
 

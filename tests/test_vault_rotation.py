@@ -117,8 +117,9 @@ def test_a_process_left_on_the_old_key_reads_nothing_and_stores_nothing(app: Led
 def test_a_rotation_committed_while_a_command_ran_refuses_the_command_whole(
     app: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The command checked the key-check slot before the rotation committed; the store checks
-    it again in the command's own transaction, so the stale wrap never lands."""
+    """Whatever a read outside the command's transaction saw (here: the key-check slot as it
+    was before the rotation), the store checks the slot inside that transaction, so the stale
+    wrap never lands."""
     clock = Clock()
     populated(app, clock)
     app.rotate_vault_key(clock.admin(), K2, "rotation")
@@ -133,7 +134,7 @@ def test_a_rotation_committed_while_a_command_ran_refuses_the_command_whole(
     monkeypatch.setattr(app.recorder, "read_vault", as_before_the_rotation)
     written = max_id(app)
 
-    with pytest.raises(VaultKeyMismatch, match="changed while this command ran"):
+    with pytest.raises(VaultKeyMismatch, match="rotated"):
         register(app, clock, "T4", reporter_id="O4", reporter_phone="13600000000")
 
     assert max_id(app) == written

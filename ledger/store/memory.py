@@ -9,7 +9,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
-from ledger.personal import KEY_CHECK_SUBJECT, KeySlot, VaultEntry, VaultWrites, guard_keys
+from ledger.personal import KeySlot, VaultEntry, VaultWrites, guard_keys
 from ledger.seal import AppendState, Leaf, Receipt, receipts_of, seal
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
 
@@ -151,17 +151,6 @@ class SealingMemoryRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return sum(1 for pair in self.vault_state.values if pair[0] == subject)
 
-    def any_live_key(self) -> tuple[str, bytes] | None:
-        """One stored subject key (the key-check slot aside), to test a vault key against."""
-        with self._database_lock:
-            return next(
-                (
-                    (s, k)
-                    for s, k in self.vault_state.keys.items()
-                    if k is not None and s != KEY_CHECK_SUBJECT
-                ),
-                None,
-            )
 
     def compact_vault(self) -> bool:
         """Nothing to compact: erased values are gone from the dicts."""

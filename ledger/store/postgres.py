@@ -33,7 +33,6 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 from ledger.errors import ConcurrentModification
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_rows
 from ledger.personal import (
-    KEY_CHECK_SUBJECT,
     KeySlot,
     VaultCorrupted,
     VaultEntry,
@@ -614,15 +613,6 @@ class SealingPostgresRecorder(PostgresApplicationRecorder):
         assert row is not None
         return int(row["n"])
 
-    def any_live_key(self) -> tuple[str, bytes] | None:
-        """One stored subject key (the key-check slot aside), to test a vault key against."""
-        statement = SQL(
-            "SELECT subject_id, key FROM {0} WHERE key IS NOT NULL AND subject_id <> %s LIMIT 1"
-        ).format(self._table("_subject_keys"))
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (KEY_CHECK_SUBJECT,))
-            row = curs.fetchone()
-        return None if row is None else (row["subject_id"], bytes(row["key"]))
 
     def compact_vault(self) -> bool:
         """After an erasure's commit: True once the erased key bytes left the live table files.

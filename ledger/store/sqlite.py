@@ -23,7 +23,7 @@ from eventsourcing.sqlite import SQLiteFactory as LibrarySQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
 from ledger.merkle import NodeKey, NodeReader, NodeRow, frontier_keys, frontier_rows
-from ledger.personal import KEY_CHECK_SUBJECT, KeySlot, VaultEntry, VaultWrites, guard_keys
+from ledger.personal import KeySlot, VaultEntry, VaultWrites, guard_keys
 from ledger.seal import NO_TIP, AppendState, Leaf, Receipt, TreeTip, seal
 from ledger.subtree_roots import completing_seq, nodes_from_rows, roots_of
 from ledger.trail import EventRow, LeafRow, StoredCheckpoint, stream_key
@@ -395,16 +395,6 @@ class SealingSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return int(c.fetchone()[0])
 
-    def any_live_key(self) -> tuple[str, bytes] | None:
-        """One stored subject key (the key-check slot aside), to test a vault key against."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT subject_id, key FROM {self.events_table_name}_subject_keys "
-                "WHERE key IS NOT NULL AND subject_id <> ? LIMIT 1",
-                (KEY_CHECK_SUBJECT,),
-            )
-            row = c.fetchone()
-        return None if row is None else (row[0], bytes(row[1]))
 
     def compact_vault(self) -> bool:
         """After an erasure: move every page into the database file and empty the WAL.

@@ -78,7 +78,7 @@ class PersonalUseCases(LedgerCore):
 
         def act(a: Acting) -> list[LedgerAggregate]:
             a.vault.rotation = Rotation(old_key, new_key)
-            a.vault.key_check = new_key.check_value()
+            a.vault.vault_key = new_key
             ids = (old_key.key_id(), new_key.key_id())
             if not self.exists(VAULT_KIND, VAULT_KEY):
                 return [PersonalDataVault.first_rotation(a.meta(None), reason, *ids)]
