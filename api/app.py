@@ -26,11 +26,13 @@ from api.routers import (
     commands_accountability,
     commands_contracts,
     commands_inspections,
+    commands_notices,
     commands_organisation,
     commands_staff,
     commands_tasks,
     commands_trail,
     kpis,
+    notices,
     personal,
     queries,
     session,
@@ -53,11 +55,13 @@ API_ROUTERS: Sequence[APIRouter] = (
     commands_contracts.router,
     commands_inspections.router,
     commands_accountability.router,
+    commands_notices.router,
     commands_trail.router,
     queries.router,
     personal.router,
     sla.router,
     kpis.router,
+    notices.router,
 )
 API_TABLES: Sequence[MetaData] = (auth.metadata, policy.metadata)
 

@@ -146,6 +146,8 @@ POLICY: dict[str, Rule] = {
     "revoke_penalty": _r(PERFORMANCE_OFFICER),
     "grant_reward": _r(PERFORMANCE_OFFICER, PROJECT_MANAGER),
     "close_performance_period": _r(PERFORMANCE_OFFICER),
+    # public notices: the project manager and the front desk (customer service) post them
+    "publish_notice": _r(PROJECT_MANAGER, FRONT_DESK),
     # the audit trail
     "sign_checkpoint": _r(ADMIN, PERFORMANCE_OFFICER),
     "read_trail_proofs": _r(READERS, OWNER, scoped=False),
@@ -155,6 +157,7 @@ POLICY: dict[str, Rule] = {
     "read_task": _r(READERS, OWNER),
     "read_area": _r(READERS),
     "read_signatures": _r(READERS),
+    "read_notices": _r(READERS, OWNER),
     "read_audit_trail": _r(OVERSEERS, AUDITOR, ADMIN),
     "replay_stream": _r(OVERSEERS, AUDITOR, ADMIN),
     "read_access_denials": _r(ADMIN, AUDITOR),

@@ -26,6 +26,7 @@ STREAM_KINDS = (
     "penalty",
     "reward",
     "performance_period",
+    "notice",
     "anchor",
     "subject",
     "sla_clock",

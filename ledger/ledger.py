@@ -6,6 +6,7 @@ from ledger.usecases.accountability import AccountabilityUseCases
 from ledger.usecases.anchors import AnchorUseCases
 from ledger.usecases.contracts import ContractUseCases
 from ledger.usecases.inspections import InspectionUseCases
+from ledger.usecases.notices import NoticeUseCases
 from ledger.usecases.organisation import OrganisationUseCases
 from ledger.usecases.personal import PersonalUseCases
 from ledger.usecases.sla import SlaUseCases
@@ -17,6 +18,7 @@ class Ledger(
     OrganisationUseCases,  # before TaskUseCases: its responsible_for() replaces the stub
     ContractUseCases,
     AccountabilityUseCases,
+    NoticeUseCases,
     InspectionUseCases,
     SlaUseCases,
     TaskUseCases,

@@ -94,6 +94,7 @@ COUNT_LABELS = {
     "penalties proposed": "处罚提议 penalties proposed",
     "appeals": "申诉 appeals",
     "rewards": "奖励 rewards",
+    "notices": "公示 notices",
     "rulings upheld": "维持 rulings upheld",
     "rulings reduced": "减轻 rulings reduced",
     "rulings overturned": "撤销 rulings overturned",

@@ -65,6 +65,7 @@ def test_full_demo_on_sqlite_is_realistic(tmp_path: Path) -> None:
         "StaffOffboarded",
         "WorkRuleAcknowledged",
         "RewardGranted",
+        "NoticePublished",
     ):
         assert types[kind] > 0, f"the demo wrote no {kind}"
 

@@ -159,7 +159,7 @@ def task_lifecycle(app: Any, clock: Clock) -> None:
 
 
 def accountability(app: Any, clock: Clock) -> None:
-    """A penalty acknowledged, appealed and upheld; a corrective action verified."""
+    """A penalty acknowledged, appealed and upheld; a corrective action verified; a notice."""
     app.propose_penalty(clock.ctx("S1"), "C1", "P1", "S4", "R1", 1, "§4.2 late", 1, "50.00",
                         "3000.00", "2000.00", BASIS, "arrived late")
     app.notify_penalty(clock.ctx("S1"), "C1", "paper", True, clock.now + timedelta(days=3))
@@ -171,6 +171,8 @@ def accountability(app: Any, clock: Clock) -> None:
     app.plan_corrective_action(clock.ctx("S2"), "CA1", "阀门老化 worn valve", "更换 replace", due)
     app.implement_corrective_action(clock.ctx("S3", evidence=(PHOTO,)), "CA1", "已更换 replaced")
     app.verify_corrective_action(clock.ctx("Q1"), "CA1", True, "ok")
+    app.publish_notice(clock.ctx("D1", evidence=(PHOTO,)), "N1", "P1", "responsible_persons",
+                       "责任人公示 responsible persons", ("A1",), ("board", "app"), T0, None, DOC)
 
 
 # -- rebuild equals incremental --------------------------------------------------------------
@@ -185,6 +187,7 @@ def test_rebuild_equals_incremental_on_every_store(any_ledger: Ledger) -> None:
         rebuilt = snapshot(projector.engine)
 
     assert incremental == rebuilt
+    assert len(incremental["notices"]) == 1
     assert events == len(incremental["trail_events"]) == len(list(_all_notifications(any_ledger)))
     assert {row[1] for row in incremental["projection_positions"]} == {
         any_ledger.recorder.max_notification_id()

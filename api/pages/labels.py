@@ -51,6 +51,7 @@ EVENT: dict[str, str] = {
     "CorrectiveActionVerified": "整改验证 correction verified",
     "InspectionRoundCompleted": "巡检签字 inspection signed",
     "PenaltyNotified": "处罚告知 penalty notified",
+    "NoticePublished": "公示 notice published",
 }
 
 ROLE: dict[str, str] = {

@@ -20,8 +20,8 @@ from ledger.envelope import CommandContext, Meta
 from ledger.errors import ActorNotActive, InvalidValue
 
 
-def _require_staff_actor(ctx: CommandContext) -> None:
-    """Rounds and fixes are walked and signed by staff, not by admin or system accounts."""
+def require_staff_actor(ctx: CommandContext) -> None:
+    """Rounds, fixes and notices are the work of staff, not of admin or system accounts."""
     if ctx.actor_kind != "staff":
         raise ActorNotActive(f"{ctx.actor_id!r} is not acting as staff")
 
@@ -96,7 +96,7 @@ class InspectionUseCases(LedgerCore):
         """Start the round of one plan window; its id is `round_key(plan_id, window_start)`."""
 
         def act(a: Acting) -> list[LedgerAggregate]:
-            _require_staff_actor(ctx)
+            require_staff_actor(ctx)
             plan = self.load(InspectionPlan, "inspection_plan", plan_id)
             inspection = InspectionRound.start(a.meta(plan.property_id), plan, window_start)
             self._require_open_window(inspection)
@@ -220,7 +220,7 @@ class InspectionUseCases(LedgerCore):
         self, ctx: CommandContext, action_id: str, result: str
     ) -> CommandResult:
         def step(action: CorrectiveAction, meta: Meta) -> None:
-            _require_staff_actor(ctx)
+            require_staff_actor(ctx)
             action.implement(meta, result)
 
         return self._on_action(ctx, "implement_corrective_action", locals(), step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -9,7 +10,7 @@ import chinese_calendar
 
 from lvyue.demo.roster import GARDEN, PROPERTIES, TOWER, areas_of, everyone, name_of
 from lvyue.demo.schedule import Process, Step, call
-from lvyue.demo.world import World
+from lvyue.demo.world import PHOTO_PREFIX, World
 
 CONTRACT = "C-2026-001"
 CHAIN_LEVELS = (
@@ -81,6 +82,7 @@ def setup(w: World) -> Process:
     yield from organisation(w, tick)
     yield from contract(w, tick)
     yield from areas(w, tick)
+    yield from notices(w, tick)
     yield from rules_and_plans(w, tick)
 
 
@@ -249,6 +251,43 @@ def areas(w: World, tick: Tick) -> Process:
                     call(app.assign_responsibility, plan.area_id, line, person),
                 )
                 yield Step(tick(), person, call(app.accept_responsibility, plan.area_id, line))
+
+
+NOTICES = (
+    ("responsible_persons", "服务事项与责任人公示 service items and responsible persons", ("board", "app")),
+    ("fees", "物业服务收费标准公示 property service fees", ("board", "app", "wechat")),
+)
+
+
+def content_digest(*parts: str) -> str:
+    """A stable content-address for a simulated file (no randomness: setup draws none)."""
+    return hashlib.sha256("/".join((PHOTO_PREFIX, *parts)).encode()).hexdigest()
+
+
+def notices(w: World, tick: Tick) -> Process:
+    """民法典 943: each project office posts who answers for what, and its fees, before day 1;
+    the board copy is photographed, and the photo is the command's evidence."""
+    for prop in PROPERTIES:
+        for kind, title, channels in NOTICES:
+            notice_id = f"N-{prop.prefix}-{kind.upper().replace('_', '-')}"
+            yield Step(
+                tick(),
+                f"{prop.prefix}-PM",
+                call(
+                    w.app.publish_notice,
+                    notice_id,
+                    prop.property_id,
+                    kind,
+                    f"{prop.name.split()[0]} {title}",
+                    (),
+                    channels,
+                    w.start,
+                    None if kind == "responsible_persons" else w.start + timedelta(days=365),
+                    content_digest("notice", notice_id),
+                ),
+                evidence=(content_digest("board-photo", notice_id),),
+            )
+            w.count("notices")
 
 
 CHECKLISTS = (
