@@ -222,7 +222,7 @@ WHY_MISSED: dict[str, str] = {
         "costs ≈ 280 µs, so this shows."
     ),
     "rebuild_sqlite": (
-        "The details bound it from above: the rows and indexes these five views hold (≈ 81k "
+        "The details bound it from above: the rows and indexes the views hold (≈ 81k "
         "rows, ≈ 30 B-trees for the demo), written again by raw sqlite3 from ready tuples in "
         "one transaction with every index built after the load, take ≈ 3× the whole scan by "
         "themselves, so a rebuild that reads the log and stores them cannot pass ≈ 0.22× even "
