@@ -9,7 +9,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import areas, audit, charts, events, home, login, people, ranking, tasks
+from api.pages import (
+    areas,
+    audit,
+    charts,
+    events,
+    home,
+    login,
+    notices,
+    people,
+    ranking,
+    tasks,
+)
 from api.pages.access import add_page_handlers
 from api.pages.rendering import STATIC
 
@@ -19,6 +30,7 @@ ROUTERS = (
     tasks.router,
     people.router,
     areas.router,
+    notices.router,
     events.router,
     audit.router,
     ranking.router,

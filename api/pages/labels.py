@@ -84,6 +84,29 @@ GATE: dict[str, str] = {
 }
 
 
+NOTICE_KIND: dict[str, str] = {
+    "service_standards": "服务标准 service standards",
+    "responsible_persons": "责任人公示 responsible persons",
+    "fees": "收费标准 fees",
+    "maintenance_plan": "维修计划 maintenance plan",
+    "income_expense": "收支情况 income and expenses",
+    "common_revenue": "公共收益 common-part revenue",
+    "maintenance_fund": "维修资金 maintenance fund",
+    "annual_report": "年度报告 annual report",
+    "outage": "停水停电 outage",
+    "emergency": "紧急通知 emergency",
+    "safety_warning": "安全警示 safety warning",
+}
+
+CHANNEL: dict[str, str] = {
+    "board": "公告栏 notice board",
+    "app": "应用 app",
+    "wechat": "微信 WeChat",
+    "sms": "短信 SMS",
+    "letter": "书面 letter",
+}
+
+
 def status(code: str | None) -> str:
     return "—" if code is None else STATUS.get(code, code)
 
@@ -102,3 +125,11 @@ def term(code: str) -> str:
 
 def gate(code: str) -> str:
     return GATE.get(code, code)
+
+
+def notice_kind(code: str) -> str:
+    return NOTICE_KIND.get(code, code)
+
+
+def channel(code: str) -> str:
+    return CHANNEL.get(code, code)

@@ -4,6 +4,7 @@ redirects when logged out, both languages on every page and nothing loaded from 
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -37,6 +38,7 @@ def pages(site: Site) -> dict[str, str]:
         "breakdown": f"/ranking/2026Q3/{person}?property=P-GARDEN",
         "charts": "/charts?property=P-GARDEN",
         "event": f"/events/{event_id}",
+        "notices": "/notices?property=P-GARDEN",
     }
 
 
@@ -51,6 +53,7 @@ LABELS = {
     "breakdown": ("得分明细", "Score breakdown"),
     "charts": ("指标趋势", "KPI trends"),
     "event": ("包含证明", "Inclusion proof"),
+    "notices": ("责任人公示", "responsible persons"),
 }
 
 
@@ -172,6 +175,7 @@ def test_out_of_scope_pages_are_403_with_the_reason_and_are_recorded(
         "/ranking?period=2026Q3&property=P-GARDEN": "read_kpis",
         "/charts?property=P-GARDEN": "read_kpis",
         event: "read_audit_trail",
+        "/notices?property=P-GARDEN": "read_notices",
     }
 
     for path, _action in refused.items():
@@ -285,3 +289,22 @@ def test_static_files_are_served(site: Site) -> None:
 
     assert client.get("/static/pages.css").status_code == 200
     assert "form.submit()" in client.get("/static/slider.js").text
+
+
+def test_the_notices_page_shows_what_was_in_force_at_a_moment(
+    site: Site, manager: TestClient
+) -> None:
+    """The demo posts each property's notices when operations start: none were in force the
+    year before, both are in force a month in."""
+    def at(moment: str) -> Any:
+        return manager.get("/notices", params={"property": "P-GARDEN", "as_of": moment})
+
+    before = at("2025-01-01T00:00:00+08:00")
+    later = at("2026-08-01T00:00:00+08:00")
+
+    assert before.status_code == later.status_code == 200
+    assert "暂无公示 No notices in force then" in before.text
+    assert "责任人公示 responsible persons" in later.text
+    assert "收费标准 fees" in later.text
+    assert re.search(r'href="/events/[0-9a-f-]{36}"', later.text)
+    assert at("soon").status_code == 422
