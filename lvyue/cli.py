@@ -208,7 +208,15 @@ app.command("verify")(verify)
 app.command("verifier-key")(verifier_key)
 
 # The read side's commands (lvyue/projection_commands.py).
-from lvyue.projection_commands import area, chain, project, rebuild, signed, trail  # noqa: E402
+from lvyue.projection_commands import (  # noqa: E402
+    area,
+    chain,
+    notices,
+    project,
+    rebuild,
+    signed,
+    trail,
+)
 
 app.command("rebuild")(rebuild)
 app.command("project")(project)
@@ -216,6 +224,7 @@ app.command("chain")(chain)
 app.command("signed")(signed)
 app.command("trail")(trail)
 app.command("area")(area)
+app.command("notices")(notices)
 
 # The HTTP API's commands (lvyue/serve.py, lvyue/user_commands.py).
 from lvyue.serve import serve  # noqa: E402

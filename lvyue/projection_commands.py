@@ -27,7 +27,7 @@ from ledger.errors import DomainError, InvalidValue
 from ledger.ledger import Ledger
 from lvyue.settings import Settings
 from lvyue.time_arguments import parse_time
-from projections import queries
+from projections import notice_queries, queries
 from projections.database import views_engine
 from projections.projector import Projector, UnknownView
 
@@ -331,3 +331,35 @@ def area(
             for t in terms
         ],
     )
+
+
+def notices(
+    property_id: Annotated[str, typer.Option("--property", help="property id")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="RFC 3339: only those in force then")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="e.g. responsible_persons")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A property's public notices (公示), or those in force at a moment."""
+    settings = Settings.from_env()
+    moment = parse_time(as_of) if as_of else None
+    with _projector(settings) as projector:
+        page = notice_queries.notices(
+            projector.engine, property_id, kind=kind, as_of=moment, limit=queries.MAX_LIMIT
+        )
+    if as_json:
+        _print_json({"property_id": property_id, "as_of": moment, "notices": page.items})
+        return
+    when = f" @ {_local(moment, settings)}" if moment else ""
+    _table(
+        f"公示 notices {property_id}{when} (时间 {settings.display_zone})",
+        ("类别 kind", "标题 title", "渠道 channels", "起 from", "止 to", "文件 document",
+         "发布 posted by", "事件 event"),
+        [
+            (n.kind, n.title, ", ".join(n.channels), _local(n.valid_from, settings),
+             _local(n.valid_to, settings), n.doc_sha256[:12], n.publisher_id, n.event_id[:8])
+            for n in page.items
+        ],
+    )
+    _more(page.next_after)
