@@ -47,8 +47,10 @@ operations, after which nobody walks rounds because nothing is simulated any mor
 Automatic closure (`auto_close`, `lvyue watch --auto-close-days N --auto-close-policy REF`):
 a sign-off the watcher reads is due again N days after it occurred; if the task is then still
 signed off — the owner neither accepted nor returned it — the watcher records TaskAutoClosed
-under the policy, at the instant the window ended. Sign-offs read before the policy was given
-are not looked at again (drop the index tables to re-read the log).
+under the policy, at the instant the window ended. The `auto-close` position row remembers up
+to where sign-offs were read with a policy: when one is given to a watcher whose index is
+further on, the sign-offs in between are read once more (topic-filtered), so tasks already
+waiting past their window are closed too — recorded now, hence flagged late in the trail.
 """
 
 from __future__ import annotations
@@ -189,7 +191,11 @@ Command = Callable[[CommandContext], CommandResult]
 
 # The hot statements, built once (SQLAlchemy then reuses their compiled form).
 POSITION = select(positions.c.position).where(positions.c.name == "sla").with_for_update()
+CLOSE_POSITION = "auto-close"
+"""The position up to which sign-offs were read with an auto-close policy."""
+SIGN_OFF = "CompletionSignedOff"
 ADVANCE = update(positions).where(positions.c.name == "sla").values(position=bindparam("p"))
+_CLOSE_READ = select(positions.c.position).where(positions.c.name == CLOSE_POSITION)
 DUE = (
     select(due)
     .where(due.c.next_at <= bindparam("now", type_=UtcDateTime()))
@@ -289,6 +295,7 @@ class Watcher:
         self.actor = actor
         self.windows_until = windows_until
         self._lock = threading.Lock()
+        self._backfilled = auto_close is None
         self._seen: int | None = None  # the log head at our last catch-up (a hint only)
         self._settled: list[tuple[Row, datetime | None]] = []  # written with the next catch-up
         self._marks: Marks = {}
@@ -335,6 +342,8 @@ class Watcher:
 
     def catch_up(self) -> int:
         """Read the log after the tracked position into the index; returns events read."""
+        if not self._backfilled:
+            self._backfill_sign_offs()
         head = self.app.recorder.max_notification_id() or 0
         if head == self._seen and not (self._settled or self._marks):
             return 0  # nothing was recorded or processed since we last looked
@@ -360,7 +369,38 @@ class Watcher:
                     self._index(conn, json.loads(note.state), note.id, marks)
             _upsert_marks(conn, marks)
             conn.execute(ADVANCE, {"p": notes[-1].id})
+            if self.auto_close is not None:
+                self._read_sign_offs_to(conn, notes[-1].id)
             return len(notes)
+
+    def _backfill_sign_offs(self) -> None:
+        """Once per watcher with a policy: mark the sign-offs the index read without one."""
+        with immediate(self.engine.connect()) as conn, conn.begin():
+            upto = self._lock_position(conn)
+            done = conn.execute(_CLOSE_READ).scalar()
+            start = int(done or 0)
+            marks: Marks = {}
+            while start < upto:
+                notes = self.app.recorder.select_notifications(
+                    start, PAGE, stop=upto, topics=(SIGN_OFF,), inclusive_of_start=False
+                )
+                for note in notes:
+                    self._mark_close(json.loads(note.state), note.id, marks)
+                start = notes[-1].id if notes else upto
+            _upsert_marks(conn, marks)
+            self._read_sign_offs_to(conn, upto)
+        self._backfilled = True
+
+    def _read_sign_offs_to(self, conn: Connection, position: int) -> None:
+        row = {"name": CLOSE_POSITION, "position": position}
+        _insert(conn, positions, row, ["name"], {"position": position})
+
+    def _mark_close(self, record: Row, position: int, marks: Marks) -> None:
+        """A sign-off is due again when the owner's window after it ends."""
+        if self.auto_close is not None:
+            window = timedelta(days=self.auto_close.window_days)
+            _mark(marks, f"close/{record['stream_id']}", utc(record["occurred_at"]) + window,
+                  position)  # fmt: skip
 
     def _lock_position(self, conn: Connection) -> int:
         """The tracked position, its row locked for the transaction (FOR UPDATE on PostgreSQL,
@@ -372,9 +412,8 @@ class Watcher:
         """What one event makes due, or changes in the watcher's directories."""
         kind, data, sid = record["type"], record.get("data") or {}, record["stream_id"]
         recorded = utc(record["recorded_at"])
-        if kind == "CompletionSignedOff" and self.auto_close is not None:
-            window = timedelta(days=self.auto_close.window_days)
-            _mark(marks, f"close/{sid}", utc(record["occurred_at"]) + window, position)
+        if kind == SIGN_OFF:
+            self._mark_close(record, position, marks)
         if kind in TRIGGERS and record["stream_type"] == "Task":
             _mark(marks, f"task/{sid}", recorded, position)
         elif kind == "InspectionPlanScheduled":
@@ -458,7 +497,7 @@ class Watcher:
 Marks = dict[str, tuple[datetime, int]]
 STAFF_CHANGES = ("StaffOnboarded", "PositionAssigned", "PositionRevoked", "StaffOffboarded")
 INDEXED = TRIGGERS | {
-    "CompletionSignedOff",
+    SIGN_OFF,
     "InspectionPlanScheduled",
     "InspectionRoundMissed",
     "ServiceContractRegistered",

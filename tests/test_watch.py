@@ -485,3 +485,25 @@ def test_the_demo_writes_breaches_escalations_and_rule_penalties() -> None:
     assert {p.case_id.split("-")[0] for p in by_rule} == {"SLA", "MISS"}
     for breach in of_type(app, "SlaBreached"):
         assert breach.responsible_at_breach is not None
+
+
+def test_a_policy_given_later_closes_the_tasks_already_waiting_past_their_window(
+    any_ledger: Ledger,
+) -> None:
+    """The index read the sign-off without a policy; given one, the watcher reads the
+    sign-offs in between once more and closes what waited too long (recorded now: late)."""
+    app, clock = any_ledger, Clock()
+    build_world(app, clock)
+    signed = signed_off(app, clock, "R-1")
+    Watcher(app).once(signed + timedelta(days=5))  # no policy: reads past the sign-off
+
+    watcher = Watcher(app, auto_close=POLICY)
+    report = watcher.once(signed + timedelta(days=6))
+    watcher.flush()
+
+    assert report.written["tasks auto-closed"] == 1
+    (closed,) = of_type(app, "TaskAutoClosed")
+    assert closed.meta.occurred_at == signed + timedelta(days=3)
+    assert closed.meta.recorded_at == signed + timedelta(days=6)
+    again = Watcher(app, auto_close=POLICY)  # the backfill is remembered: nothing twice
+    assert "tasks auto-closed" not in again.once(signed + timedelta(days=7)).written
