@@ -604,6 +604,22 @@ def format_checkpoint(origin: str, size: int, root: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """A LedgerAnchored record of the bundle: an outside platform was given the root of the
+    first `tree_size` events. The verifier proves that root is this bundle's prefix; that the
+    platform really holds it is for the reader to check with the platform (its reference and
+    the receipt's SHA-256 are here)."""
+
+    seq: int
+    tree_size: int
+    root_hash: bytes
+    platform: str
+    anchored_at: str
+    receipt_ref: str
+    receipt_sha256: str
+
+
+@dataclass(frozen=True)
 class BundleSummary:
     """What a verified bundle proves, for the report line."""
 
@@ -614,6 +630,7 @@ class BundleSummary:
     redacted_records: int
     verifier_key: str
     consistent_from: int | None
+    anchors: tuple[Anchor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -649,6 +666,7 @@ def verify_bundle(
     old = _check_consistency_file(bundle_dir, manifest.files, key, signed)
     if earlier_checkpoint_text is not None:
         _check_earlier(earlier_checkpoint_text, key, signed, old)
+    scan.check_anchors()
     return BundleSummary(
         origin=signed.origin,
         tree_size=signed.size,
@@ -657,6 +675,7 @@ def verify_bundle(
         redacted_records=scan.redacted,
         verifier_key=key.text(),
         consistent_from=None if old is None else old.size,
+        anchors=tuple(scan.anchors),
     )
 
 
@@ -832,6 +851,8 @@ class _EventScan:
         self.links = _StreamLinks()
         self.full = 0
         self.redacted = 0
+        self.leaves = bytearray()  # every leaf hash, 32 bytes each: anchors name past sizes
+        self.anchors: list[Anchor] = []
 
     def run(self, path: Path) -> None:
         """Read line n as leaf seq = n; memory stays flat however long the file is."""
@@ -849,7 +870,9 @@ class _EventScan:
                 raise BundleError(EVENTS, seq, f"line is longer than {MAX_LINE_BYTES} bytes")
             if seq > self.tree_size:
                 raise BundleError(EVENTS, seq, f"more lines than tree_size = {self.tree_size}")
-            self.tree.append(self._leaf(raw, seq))
+            leaf = self._leaf(raw, seq)
+            self.tree.append(leaf)
+            self.leaves += leaf
         if seq < self.tree_size:
             raise BundleError(
                 EVENTS, seq + 1, f"only {seq} lines; the checkpoint has {self.tree_size} leaves"
@@ -876,6 +899,8 @@ class _EventScan:
             raise BundleError(EVENTS, seq, f"record cannot be canonicalized: {exc}") from exc
         self.full += 1
         self.links.observe(record, seq, leaf.hex())
+        if record["type"] == ANCHORED:
+            self.anchors.append(_anchor_of(record, seq))
         return leaf
 
     def check_root(self, signed_root: bytes) -> None:
@@ -888,12 +913,53 @@ class _EventScan:
                 EVENTS, None, f"recomputed root {root.hex()} is not the signed root{where}"
             )
 
+    def check_anchors(self) -> None:
+        """Each anchored root must be the root of this bundle's first `tree_size` leaves (an
+        anchor is recorded after the checkpoint it names, so it can only name a prefix)."""
+        tree = TreeBuilder()
+        for anchor in sorted(self.anchors, key=lambda a: a.tree_size):
+            if anchor.tree_size >= anchor.seq:
+                raise BundleError(
+                    EVENTS, anchor.seq,
+                    f"LedgerAnchored names tree size {anchor.tree_size}, not before itself",
+                )  # fmt: skip
+            while tree.size < anchor.tree_size:
+                at = tree.size * HASH_SIZE
+                tree.append(bytes(self.leaves[at : at + HASH_SIZE]))
+            if not hmac.compare_digest(tree.root(), anchor.root_hash):
+                raise BundleError(
+                    EVENTS, anchor.seq,
+                    f"the anchored root {anchor.root_hash.hex()} is not the root of this "
+                    f"bundle's first {anchor.tree_size} events ({tree.root().hex()})",
+                )  # fmt: skip
+
     def check_links(self, path: Path) -> None:
         """Report the first broken per-stream link, resolving links to redacted stubs."""
         self.links.resolve_against_stubs(path)
         failure = self.links.first_failure()
         if failure is not None:
             raise BundleError(EVENTS, failure[0], failure[1])
+
+
+ANCHORED = "LedgerAnchored"
+
+
+def _anchor_of(record: dict[str, Any], seq: int) -> Anchor:
+    """The anchor a LedgerAnchored record states; a malformed one fails the bundle."""
+    data = record.get("data")
+    if not isinstance(data, dict):
+        raise BundleError(EVENTS, seq, "LedgerAnchored has no data object")
+    size = data.get("tree_size")
+    if type(size) is not int or size < 1:
+        raise BundleError(EVENTS, seq, "LedgerAnchored tree_size is not a positive integer")
+    texts = {}
+    for name in ("platform", "anchored_at", "receipt_ref", "receipt_sha256"):
+        value = data.get(name)
+        if not isinstance(value, str):
+            raise BundleError(EVENTS, seq, f"LedgerAnchored {name} is not a string")
+        texts[name] = value
+    root = _hex_hash(data.get("root_hash"), "root_hash", EVENTS, seq)
+    return Anchor(seq, size, root, **texts)
 
 
 def _lines(handle: BinaryIO) -> Iterator[bytes]:
@@ -1102,8 +1168,20 @@ def _report(summary: BundleSummary, pinned: bool) -> None:
     )
     if summary.consistent_from is not None:
         print(f"consistent with the checkpoint of tree size {summary.consistent_from}")
+    for line in anchor_lines(summary.anchors):
+        print(line)
     if not pinned:
         print(f"verifier key {summary.verifier_key} (compare it with the published key)")
+
+
+def anchor_lines(anchors: Sequence[Anchor]) -> list[str]:
+    """One line per anchor, for the reader to check against the platform."""
+    return [
+        f"anchored (存证): the first {a.tree_size} events, root {a.root_hash.hex()}, on "
+        f"{a.platform} at {a.anchored_at}, ref {a.receipt_ref}, receipt sha256 "
+        f"{a.receipt_sha256} (seq {a.seq}; the root is this bundle's: check it with the platform)"
+        for a in anchors
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from ledger.trail import audit as run_audit
 from lvyue.checkpointing import load_signing_key
 from lvyue.refusal import USAGE, exit_with
 from lvyue.settings import Settings
-from lvyue_verify import BundleError, verify_bundle
+from lvyue_verify import BundleError, anchor_lines, verify_bundle
 from projections.bundle import EarlierCheckpointRejected, ExportError, TargetNotEmpty, export_bundle
 
 
@@ -144,6 +144,8 @@ def verify(
     )
     if summary.consistent_from is not None:
         typer.echo(f"与检查点一致 consistent with checkpoint {summary.consistent_from:,}")
+    for line in anchor_lines(summary.anchors):
+        typer.echo(line)
     if key is None:
         typer.echo(f"验证密钥 verifier key {summary.verifier_key} (compare with the published key)")
 

@@ -34,7 +34,7 @@ from ledger.trail import (
     sealed_events,
     sign_checkpoint,
 )
-from lvyue_verify import Checkpoint, TreeBuilder, VerificationError, canonical_json
+from lvyue_verify import ANCHORED, Checkpoint, TreeBuilder, VerificationError, canonical_json
 
 BUNDLE_FORMAT: Final = "lvyue-audit-bundle/1"
 CSV_COLUMNS: Final = (
@@ -99,9 +99,13 @@ class _Scope:
     zone: ZoneInfo
 
     def covers(self, record: dict[str, Any]) -> bool:
-        """Full records only for our well-formed events of the property (all without one)."""
+        """Full records only for our well-formed events of the property (all without one).
+        Anchors are in every scope: they hold no property's data, and they let the reader tie
+        the bundle's prefix to an outside timestamp (lvyue_verify checks their roots)."""
         if "event_id" not in record:
             return False
+        if record.get("type") == ANCHORED:
+            return True
         return self.property_id is None or record.get("property_id") == self.property_id
 
 

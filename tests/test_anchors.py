@@ -124,6 +124,12 @@ def test_lvyue_anchor_records_the_receipt_and_lists_checkpoints(tmp_path: Path) 
     code, out = run(*record)
     assert code == 0, out
     assert f"receipt sha256 {RECEIPT}" in out
+    # a property's bundle carries the anchor in full; the offline verifier checks its root
+    assert run("export", str(tmp_path / "bundle"), "--property", "P-ELSEWHERE")[0] == 0
+    code, out = run("verify", str(tmp_path / "bundle"))
+    assert code == 0, out
+    assert f"anchored (存证): the first {size} events" in out
+    assert "ref tsa-42" in out
     assert "rfc3161_tsa" in run("anchor", "checkpoints")[1]
     assert run(*record)[0] == 1  # anchored there already
     missing = list(record)

@@ -615,3 +615,71 @@ def test_main_usage_errors(tmp_path: Path, bundle: Path) -> None:
     assert main([str(bundle), "--bogus"]) == 2
     assert main([str(tmp_path / "nowhere")]) == 2
     assert main([str(bundle), "--checkpoint", str(tmp_path / "nowhere")]) == 2
+
+
+# --- anchors (LedgerAnchored): the anchored root must be this bundle's prefix ------------------
+
+
+def with_anchor(records: list[dict[str, Any]], size: int, root: bytes) -> list[dict[str, Any]]:
+    """`records` plus a LedgerAnchored record naming the root of the first `size` of them."""
+    seq = len(records) + 1
+    anchored = {
+        **records[0],
+        "seq": seq,
+        "event_id": f"event-{seq}",
+        "stream_type": "Anchor",
+        "stream_id": f"anchor-{size}",
+        "stream_version": 1,
+        "type": "LedgerAnchored",
+        "data": {
+            "platform": "rfc3161_tsa", "tree_size": size, "root_hash": root.hex(),
+            "checkpoint_sha256": "cd" * 32, "anchored_at": "2026-03-01T10:00:00+00:00",
+            "receipt_ref": "tsa-42", "receipt_sha256": "ef" * 32,
+        },
+        "prev_hash": None,
+        "property_id": None,
+    }  # fmt: skip
+    return [*records, anchored]
+
+
+def test_an_anchor_of_this_bundles_prefix_verifies_and_is_reported(
+    tmp_path: Path, key: SigningKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = make_records(7)
+    directory = tmp_path / "anchored"
+    write_bundle(directory, key, with_anchor(records, 5, root_at(5, tree_of(records))))
+
+    summary = verify_bundle(directory)
+
+    (anchor,) = summary.anchors
+    assert (anchor.seq, anchor.tree_size, anchor.platform, anchor.receipt_ref) == (
+        8, 5, "rfc3161_tsa", "tsa-42",
+    )  # fmt: skip
+    assert main([str(directory)]) == 0
+    assert "anchored (存证): the first 5 events" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("size", "root", "message"),
+    [
+        (5, "ROOT_OF_4", "is not the root of this bundle's first 5 events"),
+        (8, "ROOT_OF_4", "not before itself"),
+        (0, "ROOT_OF_4", "tree_size is not a positive integer"),
+        (5, "not hex", "root_hash must be 64 lowercase hex digits"),
+    ],
+)
+def test_a_wrong_or_malformed_anchor_fails_at_its_seq(
+    tmp_path: Path, key: SigningKey, size: int, root: str, message: str
+) -> None:
+    records = make_records(7)
+    right = root_at(4, tree_of(records))
+    bundle_records = with_anchor(records, size, right)
+    if root != "ROOT_OF_4":
+        bundle_records[-1]["data"]["root_hash"] = root
+    directory = tmp_path / "bad-anchor"
+    write_bundle(directory, key, bundle_records)
+
+    error = failure(directory)
+
+    assert (error.file, error.seq) == ("events.jsonl", 8)
+    assert message in error.message
