@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.domain.anchors import PLATFORMS, anchor_key
+from ledger.domain.anchors import PLATFORMS
 from ledger.errors import DomainError
 from ledger.ledger import Ledger
 from ledger.trail import SealedLog
@@ -79,6 +79,6 @@ def checkpoints() -> None:
         if not found:
             typer.echo("尚无检查点 no signed checkpoint yet: run `lvyue checkpoint`")
         for checkpoint in found:
-            on = [p for p in PLATFORMS if ledger.exists("anchor", anchor_key(p, checkpoint.size))]
+            on = [a.platform for a in ledger.anchors_of(checkpoint.size)]
             where = ", ".join(on) if on else "未存证 not anchored"
             typer.echo(f"{checkpoint.size:>12,}  {checkpoint.root_hash.hex()}  {where}")

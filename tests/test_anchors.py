@@ -53,6 +53,8 @@ def test_an_anchor_copies_the_stores_checkpoint_on_every_store(any_ledger: Ledge
     assert (found.receipt_ref, found.receipt_sha256) == ("tsa-42", RECEIPT)
     with pytest.raises(AlreadyExists, match="already anchored"):
         anchor(any_ledger, clock, size)
+    assert [a.platform for a in any_ledger.anchors_of(size)] == ["rfc3161_tsa", "judicial_chain"]
+    assert any_ledger.anchors_of(size + 1) == []
 
 
 def _refusal(app: Ledger, clock: Clock, size: int, change: str) -> None:

@@ -1,4 +1,4 @@
-"""审计状态 The audit page: latest checkpoint, the verifier key, an audit run on demand, export.
+"""审计状态 The audit page: latest checkpoint, anchors, the verifier key, an audit run, export.
 
 Running the audit recomputes every leaf, so it is a button (POST with the CSRF token), not a
 side effect of opening the page. The bundle download is the API's streamed export route.
@@ -14,7 +14,8 @@ from fastapi.responses import Response
 from api.deps import Services, ServicesDep
 from api.pages.access import Viewer, ViewerDep, checked_form
 from api.pages.rendering import render
-from ledger.trail import AuditReport, audit
+from ledger.domain.anchors import Anchor
+from ledger.trail import AuditReport, StoredCheckpoint, audit
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,12 +38,30 @@ def exports(viewer: Viewer) -> list[Export]:
     return found
 
 
+ANCHOR_ROWS = 10
+"""The newest checkpoints shown with the outside platforms they were anchored on."""
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """One signed checkpoint and its anchors (存证), newest first on the page."""
+
+    checkpoint: StoredCheckpoint
+    anchors: list[Anchor]
+
+
+def anchorings(services: Services) -> list[Anchoring]:
+    newest = sorted(services.sealed_log().all_checkpoints(), key=lambda c: -c.size)
+    return [Anchoring(c, services.ledger.anchors_of(c.size)) for c in newest[:ANCHOR_ROWS]]
+
+
 def _page(viewer: Viewer, services: Services, report: AuditReport | None) -> Response:
     log = services.sealed_log()
     key = services.signing_key()
     return render(
         "audit.html",
         viewer=viewer,
+        anchorings=anchorings(services),
         checkpoint=log.latest_checkpoint(),
         sealed=log.sealed_size(),
         verifier_key=key.verifier_key_text(),

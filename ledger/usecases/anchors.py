@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 
 from ledger.application import Acting, CommandResult, LedgerCore
-from ledger.domain.anchors import Anchor, anchor_key, require_tree_size
+from ledger.domain.anchors import PLATFORMS, Anchor, anchor_key, require_tree_size
 from ledger.domain.base import LedgerAggregate
 from ledger.envelope import CommandContext
 from ledger.errors import NotFound
@@ -58,3 +58,8 @@ class AnchorUseCases(LedgerCore):
                 "signed (`lvyue anchor checkpoints` lists them)"
             )
         return found[0]
+
+    def anchors_of(self, tree_size: int) -> list[Anchor]:
+        """The anchors recorded for the checkpoint of `tree_size`, one per platform at most."""
+        keys = [anchor_key(platform, tree_size) for platform in PLATFORMS]
+        return [self.load(Anchor, "anchor", key) for key in keys if self.exists("anchor", key)]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from api.pages.access import csrf_token
 from ledger.replay import replay
+from ledger.trail import SealedLog
 from projections import kpi_queries
 from projections.views.signatures import signatures
 from tests.pages.conftest import PASSWORD, Site, csrf_of, log_in
@@ -308,3 +309,17 @@ def test_the_notices_page_shows_what_was_in_force_at_a_moment(
     assert "收费标准 fees" in later.text
     assert re.search(r'href="/events/[0-9a-f-]{36}"', later.text)
     assert at("soon").status_code == 422
+
+
+def test_the_audit_page_lists_checkpoints_and_their_anchors(
+    site: Site, manager: TestClient
+) -> None:
+    log = site.ledger.recorder
+    assert isinstance(log, SealedLog)
+    latest = log.latest_checkpoint()
+    assert latest is not None
+    page = manager.get("/audit").text
+
+    assert "存证 Anchors outside the company" in page
+    assert f"{latest.size} 个事件 events" in page
+    assert "未存证 not anchored" in page
