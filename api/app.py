@@ -24,6 +24,7 @@ from api.policy import DenialLog
 from api.problems import add_problem_handlers, problem_schemas
 from api.routers import (
     commands_accountability,
+    commands_anchors,
     commands_contracts,
     commands_inspections,
     commands_notices,
@@ -56,6 +57,7 @@ API_ROUTERS: Sequence[APIRouter] = (
     commands_inspections.router,
     commands_accountability.router,
     commands_notices.router,
+    commands_anchors.router,
     commands_trail.router,
     queries.router,
     personal.router,

@@ -152,6 +152,7 @@ POLICY: dict[str, Rule] = {
     "sign_checkpoint": _r(ADMIN, PERFORMANCE_OFFICER),
     "read_trail_proofs": _r(READERS, OWNER, scoped=False),
     "run_audit": _r(ADMIN, AUDITOR, PERFORMANCE_OFFICER, scoped=False),
+    "record_anchor": _r(ADMIN),
     "export_bundle": _r(ADMIN, AUDITOR, PERFORMANCE_OFFICER),
     # queries
     "read_task": _r(READERS, OWNER),

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from api.deps import GuardDep, ServicesDep
 from api.problems import QUERY_ERRORS, ApiProblem, problem_responses
+from ledger.domain.anchors import Anchor
 from ledger.errors import NotFound
 from ledger.replay import parse_stream_ref
 from ledger.trail import (
@@ -105,6 +106,57 @@ def latest_checkpoint(guard: GuardDep, services: ServicesDep) -> CheckpointOut:
     if latest is None:
         raise NotFound("no checkpoint has been signed yet")
     return CheckpointOut(size=latest.size, root_hash=latest.root_hash.hex(), note=latest.note)
+
+
+class AnchorOut(BaseModel):
+    """One outside platform's receipt for a checkpoint's root."""
+
+    platform: str
+    anchored_at: str
+    receipt_ref: str
+    receipt_sha256: str
+
+
+class AnchoringOut(BaseModel):
+    """A signed checkpoint and where it was anchored (empty: not yet)."""
+
+    size: int
+    root_hash: str
+    anchors: list[AnchorOut]
+
+
+class AnchoringsOut(BaseModel):
+    checkpoints: list[AnchoringOut]
+
+
+@router.get("/anchors")
+def anchors(
+    guard: GuardDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> AnchoringsOut:
+    """存证: the newest signed checkpoints, each with the platforms it was anchored on."""
+    guard.require("read_trail_proofs", None)
+    newest = sorted(services.sealed_log().all_checkpoints(), key=lambda c: -c.size)[:limit]
+    return AnchoringsOut(
+        checkpoints=[
+            AnchoringOut(
+                size=c.size,
+                root_hash=c.root_hash.hex(),
+                anchors=[_anchor_out(a) for a in services.ledger.anchors_of(c.size)],
+            )
+            for c in newest
+        ]
+    )
+
+
+def _anchor_out(anchor: Anchor) -> AnchorOut:
+    return AnchorOut(
+        platform=anchor.platform,
+        anchored_at=anchor.anchored_at.isoformat(),
+        receipt_ref=anchor.receipt_ref,
+        receipt_sha256=anchor.receipt_sha256,
+    )
 
 
 @router.get("/proofs/inclusion")

@@ -103,6 +103,8 @@ ENDPOINTS: list[tuple[str, str, set[str], str]] = [
     ("POST", "/notices", DESK, "scoped"),
     ("POST", "/trail/checkpoints", {AD, PO}, "company"),
     ("GET", "/trail/checkpoints/latest", READ | {OW}, "none"),
+    ("GET", "/trail/anchors", READ | {OW}, "none"),
+    ("POST", "/anchors", {AD}, "company"),
     ("GET", "/trail/proofs/inclusion?seq=1", READ | {OW}, "none"),
     ("GET", "/trail/proofs/consistency?size1=1&size2=2", READ | {OW}, "none"),
     ("GET", "/trail/verifier-key", READ | {OW}, "none"),
