@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from ledger.errors import InvalidValue
-from projections.queries import MAX_LIMIT, Page
+from projections.queries import Page, keyset_page, require_aware
 from projections.views.notices import notices as notice_rows
 
 
@@ -57,27 +56,18 @@ def notices(
     valid_from ≤ as_of < valid_to. A notice posted later was not yet public, whatever its
     valid_from says.
     """
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidValue(f"limit must be between 1 and {MAX_LIMIT}")
     c = notice_rows.c
     query = select(notice_rows).where(c.property_id == property_id)
     if kind is not None:
         query = query.where(c.kind == kind)
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise InvalidValue("times must carry a UTC offset")
+        require_aware(as_of)
         query = query.where(c.occurred_at <= as_of, c.valid_from <= as_of)
         query = query.where(c.valid_to.is_(None) | (c.valid_to > as_of))
-    if after is not None:
-        query = query.where(c.position > after)
-    with engine.connect() as conn:
-        rows = conn.execute(query.order_by(c.position).limit(limit + 1)).all()
-    items = tuple(_notice(row._mapping) for row in rows[:limit])
-    more = len(rows) > limit and items
-    return Page(items, items[-1].position if more else None)
+    return keyset_page(engine, query, c.position, after, limit, _notice)
 
 
-def _notice(row: Any) -> Notice:
+def _notice(**row: Any) -> Notice:
     return Notice(
         **{
             **row,

@@ -6,6 +6,7 @@ the log position: pass `after=page.next_after` for the next page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -161,7 +162,7 @@ def holders_at(
     engine: Engine, task_no: str, at: datetime, axis: TimeAxis = "occurred"
 ) -> ChainLink | None:
     """The last link in force at `at` (its responsible_id / executor_id answer "who then")."""
-    _require_aware(at)
+    require_aware(at)
     current = None
     for link in task_chain(engine, task_no):
         if (link.occurred_at if axis == "occurred" else link.recorded_at) > at:
@@ -188,7 +189,7 @@ def responsible_at(
     engine: Engine, area_id: str, service_line: str, at: datetime
 ) -> AreaTerm | None:
     """The term in force at `at` for area × service line (terms are [valid_from, valid_to))."""
-    _require_aware(at)
+    require_aware(at)
     c = area_terms.c
     query = (
         select(area_terms)
@@ -223,10 +224,10 @@ def signatures(
         if value is not None:
             query = query.where(column == value)
     if since is not None:
-        query = query.where(c.occurred_at >= _require_aware(since))
+        query = query.where(c.occurred_at >= require_aware(since))
     if until is not None:
-        query = query.where(c.occurred_at < _require_aware(until))
-    return _page(engine, query, c.position, after, limit, Signature)
+        query = query.where(c.occurred_at < require_aware(until))
+    return keyset_page(engine, query, c.position, after, limit, Signature)
 
 
 def trail(
@@ -247,19 +248,26 @@ def trail(
         query = query.where(c.actor_id == actor_id)
     if property_id is not None:
         query = query.where(c.property_id == property_id)
-    return _page(engine, query, c.position, after, limit, TrailEntry)
+    return keyset_page(engine, query, c.position, after, limit, TrailEntry)
 
 
-def _page(
-    engine: Engine, query: Select[Any], key: Any, after: int | None, limit: int, cls: type[T]
+def keyset_page(
+    engine: Engine,
+    query: Select[Any],
+    key: Any,
+    after: int | None,
+    limit: int,
+    make: Callable[..., T],
 ) -> Page[T]:
+    """The rows of `query` after position `after` by `key`, at most `limit`, each made into an
+    item by `make(**row)`; the page's `next_after` is the last item's position if more remain."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidValue(f"limit must be between 1 and {MAX_LIMIT}")
     if after is not None:
         query = query.where(key > after)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(key).limit(limit + 1)).all()
-    items = tuple(cls(**row._mapping) for row in rows[:limit])
+    items = tuple(make(**row._mapping) for row in rows[:limit])
     more = len(rows) > limit
     return Page(items, getattr(items[-1], "position", None) if more and items else None)
 
@@ -269,7 +277,7 @@ def _page(
 
 def version_as_of(engine: Engine, stream: UUID, at: datetime, axis: TimeAxis) -> tuple[int, int]:
     """(target version, latest indexed version) of a stream at `at`, by two index seeks."""
-    _require_aware(at)
+    require_aware(at)
     c = trail_events.c
     running = c.max_occurred_at if axis == "occurred" else c.max_recorded_at
     target = (
@@ -309,7 +317,8 @@ def replay_as_of(
     return StreamState(str(sid), first["stream_type"], target, latest, state, events)
 
 
-def _require_aware(moment: datetime) -> datetime:
+def require_aware(moment: datetime) -> datetime:
+    """Query times are compared across zones, so a naive one is refused."""
     if not isinstance(moment, datetime) or moment.tzinfo is None:
         raise InvalidValue("times must carry a UTC offset")
     return moment

@@ -7,21 +7,17 @@ what a dispute over "were we told" asks. Owners may read them: the notices were 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import EngineDep
 from api.pages.access import ViewerDep
 from api.pages.rendering import render
+from api.routers.notices import PropertyId
 from api.routers.queries import MaybeAt
 from projections import notice_queries
 
 router = APIRouter(include_in_schema=False)
-PropertyId = Annotated[
-    str, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\\-]*$")
-]
 SHOWN = 200
 
 

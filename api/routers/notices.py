@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import EngineDep, GuardDep
 from api.problems import QUERY_ERRORS
-from api.routers.queries import Cursor, Filter, Limit, MaybeAt
+from api.routers.queries import Cursor, Filter, Limit, MaybeAt, keyset_page
 from api.schemas import Page
 from projections import notice_queries
 from projections.notice_queries import Notice
@@ -40,7 +40,4 @@ def notices(
         engine, property_id, kind=kind, as_of=as_of,
         after=None if cursor is None else int(cursor), limit=limit,
     )  # fmt: skip
-    after = page.next_after
-    return Page[Notice](
-        items=list(page.items), next_cursor=None if after is None else str(after), limit=limit
-    )
+    return keyset_page(page, limit)

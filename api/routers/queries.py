@@ -91,7 +91,8 @@ class DenialOut(BaseModel):
         )
 
 
-def _keyset_page(page: queries.Page[T], limit: int) -> Page[T]:
+def keyset_page(page: queries.Page[T], limit: int) -> Page[T]:
+    """A keyset page of the read side as the API's page: the cursor is the last position."""
     after = page.next_after
     return Page[T](
         items=list(page.items), next_cursor=None if after is None else str(after), limit=limit
@@ -192,7 +193,7 @@ def signatures(
         engine, signer_id=signer_id, property_id=property_id, kind=kind, since=since,
         until=until, after=None if cursor is None else int(cursor), limit=limit,
     )  # fmt: skip
-    return _keyset_page(page, limit)
+    return keyset_page(page, limit)
 
 
 @router.get("/audit-trail")
@@ -218,7 +219,7 @@ def audit_trail(
         engine, stream=stream, actor_id=actor_id, property_id=property_id,
         after=None if cursor is None else int(cursor), limit=limit,
     )  # fmt: skip
-    return _keyset_page(page, limit)
+    return keyset_page(page, limit)
 
 
 @router.get("/access-denials")
