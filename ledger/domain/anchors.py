@@ -14,7 +14,13 @@ from datetime import datetime
 
 from eventsourcing.domain import event
 
-from ledger.domain.base import LedgerAggregate, require_choice, require_sha256, require_text
+from ledger.domain.base import (
+    LedgerAggregate,
+    require_choice,
+    require_digest,
+    require_text,
+    require_whole,
+)
 from ledger.domain.inspections import require_aware
 from ledger.envelope import Meta
 from ledger.errors import InvalidValue
@@ -25,9 +31,7 @@ PLATFORMS = ("rfc3161_tsa", "judicial_chain", "notary", "evidence_platform")
 
 def require_tree_size(value: int) -> int:
     """A checkpoint covers at least one event."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidValue("tree_size must be a positive whole number")
-    return value
+    return require_whole("tree_size", value, 1)
 
 
 def anchor_key(platform: str, tree_size: int) -> str:
@@ -88,7 +92,7 @@ class Anchor(LedgerAggregate):
             ("checkpoint_sha256", checkpoint_sha256),
             ("receipt_sha256", receipt_sha256),
         ):
-            require_sha256(name, (digest,))
+            require_digest(name, digest)
         if require_aware("anchored_at", anchored_at) > meta.recorded_at:
             raise InvalidValue("anchored_at is after now: a receipt cannot come from the future")
         if receipt_sha256 not in meta.evidence:

@@ -81,3 +81,20 @@ def require_sha256(name: str, values: tuple[str, ...]) -> tuple[str, ...]:
         if len(value) != 64 or any(ch not in "0123456789abcdef" for ch in value):
             raise InvalidValue(f"{name} must be lowercase hex SHA-256 digests; got {value!r}")
     return values
+
+
+def require_digest(name: str, value: str) -> str:
+    """One lowercase hex SHA-256: a document or file referenced by its content."""
+    if not isinstance(value, str):
+        raise InvalidValue(f"{name} must be a lowercase hex SHA-256 digest")
+    return require_sha256(name, (value,))[0]
+
+
+def require_whole(name: str, value: int, low: int, high: int | None = None) -> int:
+    """A whole number in [low, high] (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+        high is not None and value > high
+    ):
+        bound = f"of at least {low}" if high is None else f"from {low} to {high}"
+        raise InvalidValue(f"{name} must be an integer {bound}")
+    return value

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from eventsourcing.domain import CanMutateAggregate, event, filter_kwargs_for_method_params
 from eventsourcing.utils import get_topic
 
-from ledger.domain.base import LedgerAggregate, require_choice, require_sha256, require_text
+from ledger.domain.base import LedgerAggregate, require_choice, require_digest, require_text
 from ledger.domain.inspections import require_aware
 from ledger.domain.penalties import MAX_POINTS, parse_money, require_ids, require_points
 from ledger.domain.staff import POSITIONS
@@ -211,7 +211,7 @@ class Contract(LedgerAggregate):
             term_end=term_end,
             fee_model=require_choice("fee_model", fee_model, FEE_MODELS),
             fee_standard=fee_standard,
-            document_sha256=require_sha256("document_sha256", (document_sha256,))[0],
+            document_sha256=require_digest("document_sha256", document_sha256),
         )
 
     # -- clauses ---------------------------------------------------------------------------

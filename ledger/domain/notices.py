@@ -13,7 +13,7 @@ from datetime import datetime
 
 from eventsourcing.domain import event
 
-from ledger.domain.base import LedgerAggregate, require_choice, require_sha256, require_text
+from ledger.domain.base import LedgerAggregate, require_choice, require_digest, require_text
 from ledger.domain.inspections import require_aware
 from ledger.domain.penalties import require_ids
 from ledger.envelope import Meta
@@ -133,9 +133,3 @@ def require_validity_end(valid_from: datetime, valid_to: datetime | None) -> dat
         raise InvalidValue("valid_to must be after valid_from")
     return valid_to
 
-
-def require_digest(name: str, value: str) -> str:
-    """One lowercase hex SHA-256: the published document is referenced by its content."""
-    if not isinstance(value, str):
-        raise InvalidValue(f"{name} must be a lowercase hex SHA-256 digest")
-    return require_sha256(name, (value,))[0]

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from eventsourcing.domain import event
 
-from ledger.domain.base import LedgerAggregate, require_choice, require_text
+from ledger.domain.base import LedgerAggregate, require_choice, require_text, require_whole
 from ledger.envelope import Meta
 from ledger.errors import IllegalTransition, InvalidValue, NotResponsible, SeparationOfDuties
 from ledger.ids import stream_id
@@ -41,10 +41,8 @@ def parse_money(name: str, value: str) -> Decimal:
 
 
 def require_points(name: str, value: int, high: int) -> int:
-    """Points are whole numbers in a closed range (bools are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-        raise InvalidValue(f"{name} must be an integer from 0 to {high}")
-    return value
+    """Points are whole numbers from 0 to `high`."""
+    return require_whole(name, value, 0, high)
 
 
 def require_ids(name: str, values: tuple[str, ...], *, at_least: int) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import re
 
 from eventsourcing.domain import event
 
-from ledger.domain.base import LedgerAggregate, require_sha256, require_text
+from ledger.domain.base import LedgerAggregate, require_digest, require_text
 from ledger.envelope import Meta
 from ledger.errors import InvalidValue
 from ledger.ids import stream_id
@@ -104,7 +104,7 @@ class PerformancePeriod(LedgerAggregate):
         period = require_period(period)
         if isinstance(log_position, bool) or not isinstance(log_position, int) or log_position < 0:
             raise InvalidValue("log_position must be a non-negative integer")
-        require_sha256("inputs_sha256", (inputs_sha256,))
+        require_digest("inputs_sha256", inputs_sha256)
         return cls._create(
             cls.PerformancePeriodClosed,
             id=stream_id("performance_period", period_key(property_id, period)),

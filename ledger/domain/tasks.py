@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 
 from eventsourcing.domain import event
 
-from ledger.domain.base import LedgerAggregate, require_choice, require_sha256, require_text
+from ledger.domain.base import (
+    LedgerAggregate,
+    require_choice,
+    require_sha256,
+    require_text,
+    require_whole,
+)
 from ledger.envelope import Meta
 from ledger.errors import IllegalTransition, InvalidValue, NotResponsible
 from ledger.ids import stream_id
@@ -410,11 +416,7 @@ class Task(LedgerAggregate):
         time, so anyone can check the window had really run out (an owner's "I was never
         asked" dispute)."""
         self._require_status("close automatically", ("signed_off",))
-        low, high = AUTO_CLOSE_WINDOW_DAYS
-        if isinstance(window_days, bool) or not isinstance(window_days, int):
-            raise InvalidValue("window_days must be a whole number of days")
-        if not low <= window_days <= high:
-            raise InvalidValue(f"window_days must be from {low} to {high}")
+        require_whole("window_days", window_days, *AUTO_CLOSE_WINDOW_DAYS)
         signed_off_at = self.signed_off_at
         if signed_off_at is None:  # pragma: no cover - signed_off status always sets it
             raise IllegalTransition("the task has no sign-off time")

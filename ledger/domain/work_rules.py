@@ -12,7 +12,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from ledger.domain.base import LedgerAggregate, require_sha256, require_text
+from ledger.domain.base import LedgerAggregate, require_digest, require_text
 from ledger.domain.contracts import RecurringCreated, recur
 from ledger.domain.inspections import require_aware
 from ledger.envelope import Meta
@@ -138,7 +138,7 @@ def _publication(
 ) -> dict[str, Any]:
     return {
         "title": require_text("title", title, 200),
-        "document_sha256": require_sha256("document_sha256", (document_sha256,))[0],
+        "document_sha256": require_digest("document_sha256", document_sha256),
         "procedure_ref": require_text("procedure_ref", procedure_ref, 200),
         "effective_from": require_aware("effective_from", effective_from),
     }
