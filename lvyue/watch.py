@@ -710,14 +710,13 @@ class Pass:
         """A task still signed off when its owner's window ended: closed under the policy. A
         task signed off again (after a return) is due again at its new window's end."""
         policy = self.w.auto_close
-        task: object = self.app.repository.get(UUID(key)) if policy is not None else None
-        if policy is None or not isinstance(task, Task) or task.status != "signed_off":
+        if policy is None:
             return None
-        signed = task.signed_off_at
-        if signed is None:  # pragma: no cover - a signed-off task has its sign-off time
+        task: object = self.app.repository.get(UUID(key))
+        if not isinstance(task, Task):
             return None
-        ends = signed + timedelta(days=policy.window_days)
-        if ends > self.now:
+        ends = task.owner_window_ends(policy.window_days)
+        if ends is None or ends > self.now:
             return ends
         task_no = task.task_no
         self.issue(

@@ -417,17 +417,23 @@ class Task(LedgerAggregate):
         asked" dispute)."""
         self._require_status("close automatically", ("signed_off",))
         require_whole("window_days", window_days, *AUTO_CLOSE_WINDOW_DAYS)
-        signed_off_at = self.signed_off_at
-        if signed_off_at is None:  # pragma: no cover - signed_off status always sets it
+        ends = self.owner_window_ends(window_days)
+        if ends is None or self.signed_off_at is None:  # pragma: no cover - signed off here
             raise IllegalTransition("the task has no sign-off time")
-        ends = signed_off_at + timedelta(days=window_days)
         if meta.occurred_at < ends:
             raise IllegalTransition(
                 f"the owner's {window_days}-day window after sign-off runs until "
                 f"{ends.isoformat()}; the task cannot be closed automatically before then"
             )
         policy = require_text("policy_ref", policy_ref, 200)
-        self._auto_closed(meta, policy, window_days, signed_off_at)
+        self._auto_closed(meta, policy, window_days, self.signed_off_at)
+
+    def owner_window_ends(self, window_days: int) -> datetime | None:
+        """When the owner's answer window after the latest sign-off ends; None unless the task
+        is signed off and waiting for the owner (the watcher schedules auto-closure by it)."""
+        if self.status != "signed_off" or self.signed_off_at is None:
+            return None
+        return self.signed_off_at + timedelta(days=window_days)
 
     class TaskCancelled(LedgerAggregate.Event):
         reason: str
