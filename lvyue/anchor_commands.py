@@ -69,16 +69,18 @@ def record(
 
 
 @anchor_app.command("checkpoints")
-def checkpoints() -> None:
-    """The signed checkpoints, newest first, with the platforms each is anchored on."""
+def checkpoints(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="how many, newest first")] = 20,
+) -> None:
+    """The newest signed checkpoints with the platforms each is anchored on (a log signed
+    every few minutes has many: each costs a read per platform)."""
     with _ledger() as ledger:
-        log = ledger.recorder
-        if not isinstance(log, SealedLog):
+        if not isinstance(ledger.recorder, SealedLog):
             exit_with("the configured store is not a sealed log", USAGE)
-        found = sorted(log.all_checkpoints(), key=lambda c: c.size, reverse=True)
+        found = ledger.anchorings(limit)
         if not found:
             typer.echo("尚无检查点 no signed checkpoint yet: run `lvyue checkpoint`")
-        for checkpoint in found:
-            on = [a.platform for a in ledger.anchors_of(checkpoint.size)]
+        for a in found:
+            on = [anchor.platform for anchor in a.anchors]
             where = ", ".join(on) if on else "未存证 not anchored"
-            typer.echo(f"{checkpoint.size:>12,}  {checkpoint.root_hash.hex()}  {where}")
+            typer.echo(f"{a.checkpoint.size:>12,}  {a.checkpoint.root_hash.hex()}  {where}")

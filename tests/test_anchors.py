@@ -133,6 +133,10 @@ def test_lvyue_anchor_records_the_receipt_and_lists_checkpoints(tmp_path: Path) 
     assert f"anchored (存证): the first {size} events" in out
     assert "ref tsa-42" in out
     assert "rfc3161_tsa" in run("anchor", "checkpoints")[1]
+    assert run("checkpoint")[0] == 0  # a second, larger one after the anchor's event
+    newest = run("anchor", "checkpoints", "--limit", "1")[1].splitlines()
+    assert len(newest) == 1
+    assert "not anchored" in newest[0]
     assert run(*record)[0] == 1  # anchored there already
     missing = list(record)
     missing[7] = str(tmp_path / "nowhere.tsr")

@@ -14,8 +14,7 @@ from fastapi.responses import Response
 from api.deps import Services, ServicesDep
 from api.pages.access import Viewer, ViewerDep, checked_form
 from api.pages.rendering import render
-from ledger.domain.anchors import Anchor
-from ledger.trail import AuditReport, StoredCheckpoint, audit
+from ledger.trail import AuditReport, audit
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,26 +41,13 @@ ANCHOR_ROWS = 10
 """The newest checkpoints shown with the outside platforms they were anchored on."""
 
 
-@dataclass(frozen=True)
-class Anchoring:
-    """One signed checkpoint and its anchors (存证), newest first on the page."""
-
-    checkpoint: StoredCheckpoint
-    anchors: list[Anchor]
-
-
-def anchorings(services: Services) -> list[Anchoring]:
-    newest = sorted(services.sealed_log().all_checkpoints(), key=lambda c: -c.size)
-    return [Anchoring(c, services.ledger.anchors_of(c.size)) for c in newest[:ANCHOR_ROWS]]
-
-
 def _page(viewer: Viewer, services: Services, report: AuditReport | None) -> Response:
     log = services.sealed_log()
     key = services.signing_key()
     return render(
         "audit.html",
         viewer=viewer,
-        anchorings=anchorings(services),
+        anchorings=services.ledger.anchorings(ANCHOR_ROWS),
         checkpoint=log.latest_checkpoint(),
         sealed=log.sealed_size(),
         verifier_key=key.verifier_key_text(),

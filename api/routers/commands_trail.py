@@ -137,15 +137,14 @@ def anchors(
 ) -> AnchoringsOut:
     """存证: the newest signed checkpoints, each with the platforms it was anchored on."""
     guard.require("read_trail_proofs", None)
-    newest = sorted(services.sealed_log().all_checkpoints(), key=lambda c: -c.size)[:limit]
     return AnchoringsOut(
         checkpoints=[
             AnchoringOut(
-                size=c.size,
-                root_hash=c.root_hash.hex(),
-                anchors=[_anchor_out(a) for a in services.ledger.anchors_of(c.size)],
+                size=a.checkpoint.size,
+                root_hash=a.checkpoint.root_hash.hex(),
+                anchors=[_anchor_out(anchor) for anchor in a.anchors],
             )
-            for c in newest
+            for a in services.ledger.anchorings(limit)
         ]
     )
 

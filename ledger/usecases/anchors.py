@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
 from ledger.application import Acting, CommandResult, LedgerCore
@@ -61,5 +62,25 @@ class AnchorUseCases(LedgerCore):
 
     def anchors_of(self, tree_size: int) -> list[Anchor]:
         """The anchors recorded for the checkpoint of `tree_size`, one per platform at most."""
-        keys = [anchor_key(platform, tree_size) for platform in PLATFORMS]
-        return [self.load(Anchor, "anchor", key) for key in keys if self.exists("anchor", key)]
+        found = []
+        for platform in PLATFORMS:
+            try:
+                found.append(self.load(Anchor, "anchor", anchor_key(platform, tree_size)))
+            except NotFound:
+                continue
+        return found
+
+    def anchorings(self, limit: int) -> list[Anchoring]:
+        """The newest `limit` signed checkpoints, each with the anchors recorded for it."""
+        log = self.recorder
+        signed = log.all_checkpoints() if isinstance(log, SealedLog) else []
+        newest = sorted(signed, key=lambda c: -c.size)[:limit]
+        return [Anchoring(c, self.anchors_of(c.size)) for c in newest]
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """A signed checkpoint and the anchors recorded for it (none: not anchored yet)."""
+
+    checkpoint: StoredCheckpoint
+    anchors: list[Anchor]
