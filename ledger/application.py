@@ -506,6 +506,12 @@ def _vault_kwargs(writes: VaultWrites, events: Sequence[tuple[str, int]]) -> dic
     return {"vault": writes}
 
 
+def require_staff_actor(ctx: CommandContext) -> None:
+    """Rounds, fixes and notices are the work of staff, not of admin or system accounts."""
+    if ctx.actor_kind != "staff":
+        raise ActorNotActive(f"{ctx.actor_id!r} is not acting as staff")
+
+
 def _validate_context(ctx: CommandContext) -> None:
     if ctx.actor_kind not in ACTOR_KINDS:
         raise InvalidValue(f"actor kind must be one of {', '.join(ACTOR_KINDS)}")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.application import Acting, CommandResult, LedgerCore
+from ledger.application import Acting, CommandResult, LedgerCore, require_staff_actor
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.corrective_actions import CorrectiveAction
 from ledger.domain.inspections import (
@@ -17,13 +17,7 @@ from ledger.domain.inspections import (
     round_key,
 )
 from ledger.envelope import CommandContext, Meta
-from ledger.errors import ActorNotActive, InvalidValue
-
-
-def require_staff_actor(ctx: CommandContext) -> None:
-    """Rounds, fixes and notices are the work of staff, not of admin or system accounts."""
-    if ctx.actor_kind != "staff":
-        raise ActorNotActive(f"{ctx.actor_id!r} is not acting as staff")
+from ledger.errors import InvalidValue
 
 
 class InspectionUseCases(LedgerCore):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ledger.application import Acting, CommandResult, LedgerCore
+from ledger.application import Acting, CommandResult, LedgerCore, require_staff_actor
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.notices import Notice
 from ledger.envelope import CommandContext
-from ledger.usecases.inspections import require_staff_actor
 
 
 class NoticeUseCases(LedgerCore):
