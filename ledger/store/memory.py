@@ -59,6 +59,7 @@ class MemoryVault:
     def __init__(self) -> None:
         self.keys: dict[str, bytes | None] = {}
         self.values: dict[tuple[str, str], bytes] = {}
+        self._checked: tuple[VaultWrites, dict[str, bytes | None]] | None = None
 
     def check(self, writes: VaultWrites) -> None:
         """Refuse what the SQL stores' constraints refuse, before anything is changed."""
@@ -71,11 +72,17 @@ class MemoryVault:
                 raise IntegrityError(f"{value.subject} has no live key (erased meanwhile?)")
             if (value.subject, value.digest) in self.values:
                 raise IntegrityError(f"{value.subject} {value.digest} already stored")
-        guard_keys(DictKeyRows({**self.keys, **writes.new_keys}), writes)
+        keys = {**self.keys, **writes.new_keys}
+        guard_keys(DictKeyRows(keys), writes)  # a rotation re-wraps in this copy
+        self._checked = (writes, keys)
 
     def apply(self, writes: VaultWrites) -> None:
-        self.keys.update(writes.new_keys)
-        guard_keys(DictKeyRows(self.keys), writes)  # passed `check`: applies a rotation
+        """Apply what `check` passed (the recorder runs both under its lock): its key table,
+        already guarded and rotated, replaces ours."""
+        checked, self._checked = self._checked, None
+        if checked is None or checked[0] is not writes:
+            raise RuntimeError("vault writes applied without their check")
+        self.keys = checked[1]
         self.values.update({(v.subject, v.digest): v.ciphertext for v in writes.values})
         if writes.erase is not None:
             for pair in [pair for pair in self.values if pair[0] == writes.erase]:
